@@ -1,0 +1,120 @@
+"""The vanilla RNN cell (Chapter 2 of the book)."""
+from __future__ import annotations
+
+import math
+from typing import Tuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from .recurrent import Cell
+
+__all__ = ["VanillaRNNCell", "NONLINEARITIES"]
+
+#: The activation functions φ a vanilla cell accepts, by name.
+NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
+
+
+class VanillaRNNCell(Cell):
+    r"""The vanilla RNN cell: one layer whose output is also the next state.
+
+    .. math::
+
+        s_t = \phi(W s_{t-1} + U x_t + b), \qquad o_t = s_t
+
+    Args:
+        input_size: m, the size of ``x_t``.
+        state_size: n, the size of ``s_t``.
+        nonlinearity: φ, one of ``"tanh"`` (default), ``"relu"``, ``"sigmoid"``.
+
+    Parameters (``state_dict`` names are the book's symbols):
+        W: ``(n, n)``, the recurrent weights (PyTorch's ``weight_hh``).
+        U: ``(n, m)``, the input weights (PyTorch's ``weight_ih``).
+        b: ``(n,)``, the bias (PyTorch's ``bias_ih + bias_hh``; only their sum
+            matters, so the book keeps one).
+
+    All are initialised from U(-1/√n, 1/√n), PyTorch's default for ``nn.RNN``.
+
+    Inputs: ``x`` ``(B, m)``, ``s`` ``(B, n)``.
+    Outputs: ``(s_t, s_t)``, each ``(B, n)``: the output is the new state.
+    """
+
+    def __init__(self, input_size: int, state_size: int, nonlinearity: str = "tanh"):
+        super().__init__(input_size, state_size)
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"VanillaRNNCell: expected nonlinearity to be one of "
+                             f"{sorted(NONLINEARITIES)}, got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        self.phi = NONLINEARITIES[nonlinearity]
+        self.W = nn.Parameter(torch.empty(state_size, state_size))
+        self.U = nn.Parameter(torch.empty(state_size, input_size))
+        self.b = nn.Parameter(torch.empty(state_size))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.state_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def project_input(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.U, self.b)               # U x_t + b: (..., n)
+
+    def step(self, ux: Tensor, s: Tensor) -> Tuple[Tensor, Tensor]:
+        s = self.phi(F.linear(s, self.W) + ux)           # φ(W s_{t-1} + U x_t + b): (B, n)
+        return s, s
+
+    # -- PyTorch interoperability ------------------------------------------------
+    @classmethod
+    def from_torch(cls, module: nn.RNN | nn.RNNCell) -> "VanillaRNNCell":
+        """A cell computing the same function as a one-layer, unidirectional
+        ``nn.RNN`` or an ``nn.RNNCell`` (weights are copied, not shared)."""
+        if isinstance(module, nn.RNN):
+            if module.num_layers != 1 or module.bidirectional:
+                raise ValueError(f"VanillaRNNCell.from_torch: expected a 1-layer, "
+                                 f"unidirectional nn.RNN, got num_layers={module.num_layers}, "
+                                 f"bidirectional={module.bidirectional}")
+            suffix = "_l0"
+        elif isinstance(module, nn.RNNCell):
+            suffix = ""
+        else:
+            raise TypeError(f"VanillaRNNCell.from_torch: expected nn.RNN or nn.RNNCell, "
+                            f"got {type(module).__name__}")
+        weight_ih = getattr(module, "weight_ih" + suffix)
+        cell = cls(module.input_size, module.hidden_size, nonlinearity=module.nonlinearity)
+        cell.to(device=weight_ih.device, dtype=weight_ih.dtype)
+        with torch.no_grad():
+            cell.W.copy_(getattr(module, "weight_hh" + suffix))
+            cell.U.copy_(weight_ih)
+            cell.b.zero_()
+            if module.bias:
+                cell.b.add_(getattr(module, "bias_ih" + suffix))
+                cell.b.add_(getattr(module, "bias_hh" + suffix))
+        return cell
+
+    def to_torch(self, kind: str = "RNN") -> nn.RNN | nn.RNNCell:
+        """The equivalent PyTorch module: ``kind="RNN"`` gives a time-major
+        one-layer ``nn.RNN``, ``kind="RNNCell"`` an ``nn.RNNCell``. PyTorch has no
+        sigmoid RNN, so a sigmoid cell raises ``ValueError``."""
+        if self.nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"VanillaRNNCell.to_torch: PyTorch supports nonlinearity "
+                             f"'tanh' or 'relu', this cell uses {self.nonlinearity!r}")
+        if kind == "RNN":
+            module = nn.RNN(self.input_size, self.state_size, nonlinearity=self.nonlinearity)
+            suffix = "_l0"
+        elif kind == "RNNCell":
+            module = nn.RNNCell(self.input_size, self.state_size, nonlinearity=self.nonlinearity)
+            suffix = ""
+        else:
+            raise ValueError(f"VanillaRNNCell.to_torch: expected kind 'RNN' or 'RNNCell', "
+                             f"got {kind!r}")
+        module.to(device=self.W.device, dtype=self.W.dtype)
+        with torch.no_grad():
+            getattr(module, "weight_hh" + suffix).copy_(self.W)
+            getattr(module, "weight_ih" + suffix).copy_(self.U)
+            getattr(module, "bias_ih" + suffix).copy_(self.b)
+            getattr(module, "bias_hh" + suffix).zero_()
+        return module
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"
