@@ -31,3 +31,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if GPU_TAG in cell_tags(item):
             item.add_marker(skip_gpu)
+
+
+pytest_plugins = ["pytester"]

@@ -13,10 +13,13 @@ __version__ = "0.1.0"
 
 from .recurrent import Cell, Recurrent, State
 from .vanilla import NONLINEARITIES, VanillaRNNCell
+from .tasks import DELAYED_RECALL_BASELINE_MSE, delayed_recall
+from .training import FinalStateRegressor, train_regression
 from .source import show_source
 from .versions import show_versions, versions
 
 __all__ = [
     "__version__", "Cell", "Recurrent", "State", "VanillaRNNCell", "NONLINEARITIES",
+    "delayed_recall", "DELAYED_RECALL_BASELINE_MSE", "FinalStateRegressor", "train_regression",
     "show_source", "show_versions", "versions",
 ]

@@ -1,0 +1,123 @@
+"""The book's notebook conventions (CONTRIBUTING.md), as code.
+
+``python -m tests.notebooks`` lists every violation; ``--fix`` repairs what can
+be repaired mechanically: it strips outputs and execution counts and rewrites
+each chapter's Colab install cell from the repository URL in ``_config.yml``
+(the one place that URL lives).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+
+COLAB_TAGS = ["remove-cell"]
+GPU_TAG = "gpu"
+GPU_BUILD_TAG = "skip-execution"
+
+
+def repository_url() -> str:
+    """The repository URL, read from its single home: ``_config.yml``."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    return config["repository"]["url"].rstrip("/")
+
+
+def colab_cell_source(url: str) -> str:
+    """The first cell of every chapter: installs lstmlib on Colab, nowhere else."""
+    return (
+        "# On Google Colab only: install the book's companion library, lstmlib.\n"
+        "import sys\n"
+        "if \"google.colab\" in sys.modules:\n"
+        f"    %pip install --quiet \"lstmlib @ git+{url}\"")
+
+
+def notebooks() -> list[Path]:
+    """Every notebook of the book (not build copies or checkpoints)."""
+    return sorted(p for p in BOOK.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def has_code(nb: dict) -> bool:
+    return any(c["cell_type"] == "code" for c in nb["cells"])
+
+
+def source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def tags(cell: dict) -> list:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def problems(nb: dict, url: str) -> list[str]:
+    """Everything in one notebook that breaks the conventions."""
+    found = []
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        if cell.get("outputs"):
+            found.append(f"cell {i}: committed with outputs")
+        if cell.get("execution_count") is not None:
+            found.append(f"cell {i}: committed with an execution count")
+        if GPU_TAG in tags(cell):
+            if GPU_BUILD_TAG not in tags(cell):
+                found.append(f"cell {i}: tagged '{GPU_TAG}' but not '{GPU_BUILD_TAG}'")
+            if "torch.cuda.is_available()" not in source(cell):
+                found.append(f"cell {i}: tagged '{GPU_TAG}' but not guarded by "
+                             f"torch.cuda.is_available()")
+    if has_code(nb):
+        first = nb["cells"][0]
+        if first["cell_type"] != "code" or source(first) != colab_cell_source(url):
+            found.append("cell 0: not the Colab install cell for " + url +
+                         " (python -m tests.notebooks --fix writes it)")
+        elif tags(first) != COLAB_TAGS:
+            found.append(f"cell 0: the Colab install cell must be tagged {COLAB_TAGS}, "
+                         f"has {tags(first)}")
+    return found
+
+
+def fix(nb: dict, url: str) -> dict:
+    """Strip outputs and execution counts; put the current Colab cell first."""
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+        cell.get("metadata", {}).pop("execution", None)
+    if has_code(nb):
+        colab = {"cell_type": "code", "execution_count": None, "outputs": [],
+                 "metadata": {"tags": list(COLAB_TAGS)}, "source": colab_cell_source(url)}
+        first = nb["cells"][0]
+        if first["cell_type"] == "code" and "google.colab" in source(first):
+            colab["id"] = first.get("id", "colab-install")
+            nb["cells"][0] = colab
+        else:
+            colab["id"] = "colab-install"
+            nb["cells"].insert(0, colab)
+    return nb
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fix", action="store_true", help="repair what can be repaired")
+    args = parser.parse_args(argv)
+    url = repository_url()
+    status = 0
+    for path in notebooks():
+        nb = json.loads(path.read_text())
+        if args.fix:
+            nb = fix(nb, url)
+            path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+        for problem in problems(nb, url):
+            print(f"{path.relative_to(ROOT)}: {problem}")
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

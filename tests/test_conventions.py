@@ -1,0 +1,114 @@
+"""The project's conventions: notebooks stripped and well-formed, dependency
+lists in sync, and the GPU-skip hook of conftest.py."""
+import json
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from packaging.requirements import Requirement
+
+from tests import notebooks
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- notebooks ------------------------------------------------------------------
+def test_the_book_has_notebooks():
+    assert len(notebooks.notebooks()) >= 3
+
+
+@pytest.mark.parametrize("path", notebooks.notebooks(), ids=lambda p: p.name)
+def test_notebook_follows_conventions(path):
+    nb = json.loads(path.read_text())
+    assert notebooks.problems(nb, notebooks.repository_url()) == []
+
+
+def test_convention_checker_catches_violations():
+    url = "https://example.org/repo"
+    nb = {"cells": [
+        {"cell_type": "code", "source": "print(1)", "metadata": {}, "outputs": [{"x": 1}],
+         "execution_count": 3},
+        {"cell_type": "code", "source": "x = 1", "metadata": {"tags": ["gpu"]},
+         "outputs": [], "execution_count": None},
+    ]}
+    found = " | ".join(notebooks.problems(nb, url))
+    for expected in ["with outputs", "execution count", "not 'skip-execution'",
+                     "not guarded by torch.cuda.is_available()", "not the Colab install cell"]:
+        assert expected in found
+    fixed = notebooks.fix(nb, url)
+    assert [p for p in notebooks.problems(fixed, url) if "gpu" not in p] == []
+    assert "git+https://example.org/repo" in notebooks.source(fixed["cells"][0])
+
+
+def test_colab_cell_uses_the_configured_repository():
+    url = notebooks.repository_url()
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert url == config["repository"]["url"].rstrip("/")
+    assert f"git+{url}" in notebooks.colab_cell_source(url)
+
+
+def test_repository_url_lives_in_one_place():
+    """The URL appears in _config.yml and nowhere else that is hand-edited
+    (the Colab cells are generated from it and checked above)."""
+    url = notebooks.repository_url()
+    holders = []
+    for path in ROOT.rglob("*"):
+        if any(part in {".venv", "_build", "node_modules", "_extra", ".git"} for part in path.parts):
+            continue
+        if path.is_file() and path.suffix in {".py", ".yml", ".yaml", ".toml", ".md", ".cfg"}:
+            if url in path.read_text(errors="ignore"):
+                holders.append(path.relative_to(ROOT).as_posix())
+    assert holders == ["_config.yml"]
+
+
+# -- dependencies -----------------------------------------------------------------
+def pyproject_requirements() -> set:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(project["dependencies"])
+    for extra in ("book", "test"):
+        reqs += project["optional-dependencies"][extra]
+    return {str(Requirement(r)) for r in reqs}
+
+
+def environment_requirements() -> set:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    return {str(Requirement(r)) for r in pip if not r.startswith("-")}
+
+
+def test_environment_yml_matches_pyproject():
+    assert environment_requirements() == pyproject_requirements()
+
+
+def test_torch_is_a_range_not_a_pin():
+    torch_req = next(Requirement(r) for r in pyproject_requirements() if r.startswith("torch"))
+    assert "==" not in str(torch_req.specifier) and torch_req.specifier.contains("2.13.0")
+
+
+# -- the GPU-skip hook ------------------------------------------------------------------
+def make_notebook(path: Path) -> None:
+    def code(src, tags=()):
+        return {"cell_type": "code", "execution_count": None, "metadata": {"tags": list(tags)},
+                "outputs": [], "source": src}
+    nb = {"nbformat": 4, "nbformat_minor": 5,
+          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                      "language": "python"}},
+          "cells": [code("x = 1"),
+                    code("raise RuntimeError('this cell needs a GPU')", ["gpu", "skip-execution"]),
+                    code("assert x == 1")]}
+    path.write_text(json.dumps(nb))
+
+
+def test_gpu_cells_are_skipped_without_cuda(pytester):
+    shutil.copy(ROOT / "conftest.py", pytester.path / "conftest.py")
+    make_notebook(pytester.path / "gpu_demo.ipynb")
+    result = pytester.runpytest_subprocess("--nbval-lax", "--nbval-current-env", "-rs",
+                                           "-p", "no:cacheprovider", "gpu_demo.ipynb")
+    if torch.cuda.is_available():
+        result.assert_outcomes(passed=2, failed=1)       # the GPU cell runs (and raises)
+    else:
+        result.assert_outcomes(passed=2, skipped=1)
+        result.stdout.fnmatch_lines(["*cell tagged 'gpu' needs CUDA*"])
