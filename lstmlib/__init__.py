@@ -9,6 +9,7 @@ Its modules follow the book's parts:
 * :mod:`lstmlib.source`, :mod:`lstmlib.versions` — showing the library's own
   source in a chapter, and the versions a result was produced with
 """
+
 __version__ = "0.1.0"
 
 from .recurrent import Cell, Recurrent, State
@@ -19,7 +20,17 @@ from .source import show_source
 from .versions import show_versions, versions
 
 __all__ = [
-    "__version__", "Cell", "Recurrent", "State", "VanillaRNNCell", "NONLINEARITIES",
-    "delayed_recall", "DELAYED_RECALL_BASELINE_MSE", "FinalStateRegressor", "train_regression",
-    "show_source", "show_versions", "versions",
+    "__version__",
+    "Cell",
+    "Recurrent",
+    "State",
+    "VanillaRNNCell",
+    "NONLINEARITIES",
+    "delayed_recall",
+    "DELAYED_RECALL_BASELINE_MSE",
+    "FinalStateRegressor",
+    "train_regression",
+    "show_source",
+    "show_versions",
+    "versions",
 ]

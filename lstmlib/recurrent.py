@@ -21,6 +21,7 @@ depends only on the input can be computed for all time steps at once:
 inputs have been validated, so a cell used on its own and a cell unrolled by
 :class:`Recurrent` compute the same function.
 """
+
 from __future__ import annotations
 
 from typing import Tuple, Union
@@ -36,10 +37,18 @@ __all__ = ["Cell", "Recurrent", "State"]
 def _describe(value) -> str:
     """A short description of a value for error messages."""
     if isinstance(value, Tensor):
-        return (f"Tensor of shape {tuple(value.shape)}, dtype {value.dtype}, "
-                f"device {value.device}")
+        return (
+            f"Tensor of shape {tuple(value.shape)}, dtype {value.dtype}, "
+            f"device {value.device}"
+        )
     if isinstance(value, tuple):
-        return "tuple of " + str(len(value)) + " (" + "; ".join(_describe(v) for v in value) + ")"
+        return (
+            "tuple of "
+            + str(len(value))
+            + " ("
+            + "; ".join(_describe(v) for v in value)
+            + ")"
+        )
     return type(value).__name__
 
 
@@ -74,10 +83,19 @@ class Cell(nn.Module):
 
     def __init__(self, input_size: int, state_size: int):
         super().__init__()
-        for name, value in (("input_size", input_size), ("state_size", state_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{type(self).__name__}: expected {name} to be a "
-                                 f"positive int, got {value!r}")
+        for name, value in (
+            ("input_size", input_size),
+            ("state_size", state_size),
+        ):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or value < 1
+            ):
+                raise ValueError(
+                    f"{type(self).__name__}: expected {name} to be a "
+                    f"positive int, got {value!r}"
+                )
         self.input_size = input_size
         self.state_size = state_size
 
@@ -86,18 +104,30 @@ class Cell(nn.Module):
         return self.state_size
 
     # -- the contract ---------------------------------------------------------
-    def initial_state(self, batch_size: int, *, device=None, dtype=None) -> State:
-        """The zero state for a batch: a ``(B, state_size)`` Tensor, or a tuple of
-        them in the order of ``state_names``. Device and dtype default to the
+    def initial_state(
+        self, batch_size: int, *, device=None, dtype=None
+    ) -> State:
+        """The zero state for a batch: a ``(B, state_size)`` Tensor, or a
+        tuple of them in the order of ``state_names``. Device and dtype default to the
         cell's parameters."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"{type(self).__name__}.initial_state: expected batch_size to "
-                             f"be a positive int, got {batch_size!r}")
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, int)
+            or batch_size < 1
+        ):
+            raise ValueError(
+                f"{type(self).__name__}.initial_state: expected batch_size to "
+                f"be a positive int, got {batch_size!r}"
+            )
         ref = self._reference_tensor()
         device = ref.device if device is None else device
         dtype = ref.dtype if dtype is None else dtype
-        parts = tuple(torch.zeros(batch_size, self.state_size, device=device, dtype=dtype)
-                      for _ in self.state_names)
+        parts = tuple(
+            torch.zeros(
+                batch_size, self.state_size, device=device, dtype=dtype
+            )
+            for _ in self.state_names
+        )
         return parts[0] if len(parts) == 1 else parts
 
     def project_input(self, x: Tensor) -> Tensor:
@@ -107,43 +137,55 @@ class Cell(nn.Module):
 
     def step(self, x_proj: Tensor, state: State) -> Tuple[Tensor, State]:
         """One step from the projected input; see the subclass's equations."""
-        raise NotImplementedError(f"{type(self).__name__} must implement step()")
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement step()"
+        )
 
     def forward(self, x: Tensor, state: State) -> Tuple[Tensor, State]:
         self.check_input(x, expected_dims=2)
         self.check_state(state, batch_size=x.shape[0], like=x)
         return self.step(self.project_input(x), state)
 
-    # -- validation -------------------------------------------------------------
+    # -- validation ---------------------------------------------------------
     def _reference_tensor(self) -> Tensor:
         for p in self.parameters():
             return p
         return torch.empty(0)
 
-    def check_input(self, x, *, expected_dims: int, layout: str = "(B, input_size)") -> None:
-        """Raise a ``TypeError``/``ValueError`` naming what was expected and what
-        was given unless ``x`` is a floating Tensor of the right shape, dtype and
+    def check_input(
+        self, x, *, expected_dims: int, layout: str = "(B, input_size)"
+    ) -> None:
+        """Raise a ``TypeError``/``ValueError`` naming what was expected and
+        what was given unless ``x`` is a Tensor of the right shape, dtype and
         device for this cell."""
         name = type(self).__name__
         if not isinstance(x, Tensor):
-            raise TypeError(f"{name}: expected the input x to be a torch.Tensor {layout}, "
-                            f"got {_describe(x)}")
+            raise TypeError(
+                f"{name}: expected the input x to be a torch.Tensor {layout}, "
+                f"got {_describe(x)}"
+            )
         if x.dim() != expected_dims or x.shape[-1] != self.input_size:
             expected = layout.replace("input_size", str(self.input_size))
-            raise ValueError(f"{name}: expected the input x of shape {expected}, "
-                             f"got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"{name}: expected the input x of shape {expected}, "
+                f"got shape {tuple(x.shape)}"
+            )
         ref = self._reference_tensor()
         if x.dtype != ref.dtype:
-            raise TypeError(f"{name}: expected the input x with dtype {ref.dtype} (the "
-                            f"cell's parameters), got {x.dtype}; convert one of them, "
-                            f"e.g. cell.to({x.dtype}) or x.to({ref.dtype})")
+            raise TypeError(
+                f"{name}: expected the input x with dtype {ref.dtype} (the "
+                f"cell's parameters), got {x.dtype}; convert one of them, "
+                f"e.g. cell.to({x.dtype}) or x.to({ref.dtype})"
+            )
         if x.device != ref.device:
-            raise ValueError(f"{name}: expected the input x on device {ref.device} (the "
-                             f"cell's parameters), got {x.device}")
+            raise ValueError(
+                f"{name}: expected the input x on device {ref.device} (the "
+                f"cell's parameters), got {x.device}"
+            )
 
     def check_state(self, state, *, batch_size: int, like: Tensor) -> None:
-        """Raise a ``TypeError``/``ValueError`` unless ``state`` has this cell's
-        structure (see ``state_names``), shape ``(batch_size, state_size)`` per
+        """Raise a ``TypeError``/``ValueError`` unless ``state`` has this
+        cell's structure (see ``state_names``), shape ``(batch_size, state_size)`` per
         part, and the dtype and device of ``like``."""
         name = type(self).__name__
         k = len(self.state_names)
@@ -152,28 +194,41 @@ class Cell(nn.Module):
             parts = (state,) if isinstance(state, Tensor) else None
         else:
             names = ", ".join(self.state_names)
-            expected_structure = (f"a tuple ({names}) of {k} Tensors "
-                                  f"({batch_size}, {self.state_size})")
-            parts = (tuple(state) if isinstance(state, (tuple, list)) and len(state) == k
-                     and all(isinstance(p, Tensor) for p in state) else None)
+            expected_structure = (
+                f"a tuple ({names}) of {k} Tensors "
+                f"({batch_size}, {self.state_size})"
+            )
+            parts = (
+                tuple(state)
+                if isinstance(state, (tuple, list))
+                and len(state) == k
+                and all(isinstance(p, Tensor) for p in state)
+                else None
+            )
         if parts is None:
-            raise TypeError(f"{name}: expected the state to be {expected_structure}, "
-                            f"got {_describe(state)}")
+            raise TypeError(
+                f"{name}: expected the state to be {expected_structure}, "
+                f"got {_describe(state)}"
+            )
         for part_name, part in zip(self.state_names, parts):
             if tuple(part.shape) != (batch_size, self.state_size):
-                raise ValueError(f"{name}: expected state {part_name!r} of shape "
-                                 f"({batch_size}, {self.state_size}), got {tuple(part.shape)}")
+                raise ValueError(
+                    f"{name}: expected state {part_name!r} of shape "
+                    f"({batch_size}, {self.state_size}), got {tuple(part.shape)}"
+                )
             if part.dtype != like.dtype or part.device != like.device:
-                raise TypeError(f"{name}: expected state {part_name!r} with dtype "
-                                f"{like.dtype} on {like.device} (like the input), got "
-                                f"dtype {part.dtype} on {part.device}")
+                raise TypeError(
+                    f"{name}: expected state {part_name!r} with dtype "
+                    f"{like.dtype} on {like.device} (like the input), got "
+                    f"dtype {part.dtype} on {part.device}"
+                )
 
     def extra_repr(self) -> str:
         return f"input_size={self.input_size}, state_size={self.state_size}"
 
 
 class Recurrent(nn.Module):
-    """Unroll a :class:`Cell` over a sequence, sharing its parameters at every step.
+    """Unroll a :class:`Cell` over a sequence, sharing its parameters.
 
     Args:
         cell: the cell applied at every step.
@@ -199,29 +254,37 @@ class Recurrent(nn.Module):
     def __init__(self, cell: Cell, *, batch_first: bool = False):
         super().__init__()
         if not isinstance(cell, Cell):
-            raise TypeError(f"Recurrent: expected an lstmlib Cell, got {type(cell).__name__}")
+            raise TypeError(
+                f"Recurrent: expected an lstmlib Cell, got {type(cell).__name__}"
+            )
         self.cell = cell
         self.batch_first = bool(batch_first)
 
-    def forward(self, x: Tensor, state: State | None = None) -> Tuple[Tensor, State]:
-        layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
+    def forward(
+        self, x: Tensor, state: State | None = None
+    ) -> Tuple[Tensor, State]:
+        layout = (
+            "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
+        )
         self.cell.check_input(x, expected_dims=3, layout=layout)
         if self.batch_first:
-            x = x.transpose(0, 1)                        # (T, B, m)
+            x = x.transpose(0, 1)  # (T, B, m)
         T, B = x.shape[0], x.shape[1]
         if T == 0:
-            raise ValueError(f"Recurrent: expected a sequence of at least one step, got "
-                             f"shape {tuple(x.shape)}")
+            raise ValueError(
+                f"Recurrent: expected a sequence of at least one step, got "
+                f"shape {tuple(x.shape)}"
+            )
         if state is None:
             state = self.cell.initial_state(B, device=x.device, dtype=x.dtype)
         else:
             self.cell.check_state(state, batch_size=B, like=x)
-        x_proj = self.cell.project_input(x)              # (T, B, ·), all steps at once
+        x_proj = self.cell.project_input(x)  # (T, B, ·), all steps at once
         outputs = []
         for t in range(T):
             out, state = self.cell.step(x_proj[t], state)
             outputs.append(out)
-        out = torch.stack(outputs)                       # (T, B, output_size)
+        out = torch.stack(outputs)  # (T, B, output_size)
         if self.batch_first:
-            out = out.transpose(0, 1)                    # (B, T, output_size)
+            out = out.transpose(0, 1)  # (B, T, output_size)
         return out, state

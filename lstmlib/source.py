@@ -1,4 +1,5 @@
 """Show lstmlib's own source code in a chapter, so the book never re-types it."""
+
 from __future__ import annotations
 
 import inspect
@@ -35,10 +36,14 @@ def show_source(obj) -> SourceCode:
         text = inspect.getsource(obj)
         path = inspect.getsourcefile(obj)
     except (TypeError, OSError) as err:
-        raise TypeError(f"show_source: expected a class, function or method defined in "
-                        f"a Python file, got {obj!r} ({err})") from None
+        raise TypeError(
+            f"show_source: expected a class, function or method defined in "
+            f"a Python file, got {obj!r} ({err})"
+        ) from None
     _, line = inspect.getsourcelines(obj)
     module = inspect.getmodule(obj)
     where = module.__name__ if module is not None else path
     qualname = getattr(obj, "__qualname__", getattr(obj, "__name__", ""))
-    return SourceCode(textwrap.dedent(text).rstrip(), f"{where}.{qualname}, line {line}")
+    return SourceCode(
+        textwrap.dedent(text).rstrip(), f"{where}.{qualname}, line {line}"
+    )

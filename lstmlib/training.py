@@ -1,4 +1,5 @@
 """Small, seeded training loops for the chapters' experiments."""
+
 from __future__ import annotations
 
 from typing import Callable, List, Tuple
@@ -26,17 +27,23 @@ class FinalStateRegressor(nn.Module):
         self.readout = nn.Linear(cell.output_size, target_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        outputs, _ = self.recurrent(x)                  # (T, B, n)
-        return self.readout(outputs[-1])                # (B, target_size)
+        outputs, _ = self.recurrent(x)  # (T, B, n)
+        return self.readout(outputs[-1])  # (B, target_size)
 
 
-def train_regression(model: nn.Module, make_batch: Callable[[torch.Generator], Tuple[Tensor, Tensor]],
-                     *, steps: int, lr: float = 1e-2, seed: int = 0,
-                     clip_norm: float | None = 1.0) -> List[float]:
+def train_regression(
+    model: nn.Module,
+    make_batch: Callable[[torch.Generator], Tuple[Tensor, Tensor]],
+    *,
+    steps: int,
+    lr: float = 1e-2,
+    seed: int = 0,
+    clip_norm: float | None = 1.0,
+) -> List[float]:
     """Fit ``model(x) ≈ target`` by Adam on the mean squared error.
 
-    ``make_batch(generator)`` draws a fresh ``(x, target)`` batch each step from a
-    generator seeded with ``seed``, so a run is reproducible. Gradients are
+    ``make_batch(generator)`` draws a fresh ``(x, target)`` batch each step
+    from a generator seeded with ``seed``, so a run is reproducible. Gradients are
     clipped to norm ``clip_norm`` (``None`` disables clipping). Returns the
     training loss of every step.
     """

@@ -1,4 +1,5 @@
 """The vanilla RNN cell (Chapter 2 of the book)."""
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,11 @@ from .recurrent import Cell
 __all__ = ["VanillaRNNCell", "NONLINEARITIES"]
 
 #: The activation functions φ a vanilla cell accepts, by name.
-NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
+NONLINEARITIES = {
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+}
 
 
 class VanillaRNNCell(Cell):
@@ -26,7 +31,8 @@ class VanillaRNNCell(Cell):
     Args:
         input_size: m, the size of ``x_t``.
         state_size: n, the size of ``s_t``.
-        nonlinearity: φ, one of ``"tanh"`` (default), ``"relu"``, ``"sigmoid"``.
+        nonlinearity: φ, one of ``"tanh"`` (default), ``"relu"``,
+            ``"sigmoid"``.
 
     Parameters (``state_dict`` names are the book's symbols):
         W: ``(n, n)``, the recurrent weights (PyTorch's ``weight_hh``).
@@ -34,17 +40,22 @@ class VanillaRNNCell(Cell):
         b: ``(n,)``, the bias (PyTorch's ``bias_ih + bias_hh``; only their sum
             matters, so the book keeps one).
 
-    All are initialised from U(-1/√n, 1/√n), PyTorch's default for ``nn.RNN``.
+    All are initialised from U(-1/√n, 1/√n), PyTorch's default for
+    ``nn.RNN``.
 
     Inputs: ``x`` ``(B, m)``, ``s`` ``(B, n)``.
     Outputs: ``(s_t, s_t)``, each ``(B, n)``: the output is the new state.
     """
 
-    def __init__(self, input_size: int, state_size: int, nonlinearity: str = "tanh"):
+    def __init__(
+        self, input_size: int, state_size: int, nonlinearity: str = "tanh"
+    ):
         super().__init__(input_size, state_size)
         if nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"VanillaRNNCell: expected nonlinearity to be one of "
-                             f"{sorted(NONLINEARITIES)}, got {nonlinearity!r}")
+            raise ValueError(
+                f"VanillaRNNCell: expected nonlinearity to be one of "
+                f"{sorted(NONLINEARITIES)}, got {nonlinearity!r}"
+            )
         self.nonlinearity = nonlinearity
         self.phi = NONLINEARITIES[nonlinearity]
         self.W = nn.Parameter(torch.empty(state_size, state_size))
@@ -58,30 +69,39 @@ class VanillaRNNCell(Cell):
             nn.init.uniform_(p, -bound, bound)
 
     def project_input(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.U, self.b)               # U x_t + b: (..., n)
+        return F.linear(x, self.U, self.b)  # U x_t + b: (..., n)
 
     def step(self, ux: Tensor, s: Tensor) -> Tuple[Tensor, Tensor]:
-        s = self.phi(F.linear(s, self.W) + ux)           # φ(W s_{t-1} + U x_t + b): (B, n)
+        # s_t = φ(W s_{t-1} + U x_t + b): (B, n)
+        s = self.phi(F.linear(s, self.W) + ux)
         return s, s
 
-    # -- PyTorch interoperability ------------------------------------------------
+    # -- PyTorch interoperability -------------------------------------------
     @classmethod
     def from_torch(cls, module: nn.RNN | nn.RNNCell) -> "VanillaRNNCell":
         """A cell computing the same function as a one-layer, unidirectional
         ``nn.RNN`` or an ``nn.RNNCell`` (weights are copied, not shared)."""
         if isinstance(module, nn.RNN):
             if module.num_layers != 1 or module.bidirectional:
-                raise ValueError(f"VanillaRNNCell.from_torch: expected a 1-layer, "
-                                 f"unidirectional nn.RNN, got num_layers={module.num_layers}, "
-                                 f"bidirectional={module.bidirectional}")
+                raise ValueError(
+                    f"VanillaRNNCell.from_torch: expected a 1-layer, "
+                    f"unidirectional nn.RNN, got num_layers={module.num_layers}, "
+                    f"bidirectional={module.bidirectional}"
+                )
             suffix = "_l0"
         elif isinstance(module, nn.RNNCell):
             suffix = ""
         else:
-            raise TypeError(f"VanillaRNNCell.from_torch: expected nn.RNN or nn.RNNCell, "
-                            f"got {type(module).__name__}")
+            raise TypeError(
+                f"VanillaRNNCell.from_torch: expected nn.RNN or nn.RNNCell, "
+                f"got {type(module).__name__}"
+            )
         weight_ih = getattr(module, "weight_ih" + suffix)
-        cell = cls(module.input_size, module.hidden_size, nonlinearity=module.nonlinearity)
+        cell = cls(
+            module.input_size,
+            module.hidden_size,
+            nonlinearity=module.nonlinearity,
+        )
         cell.to(device=weight_ih.device, dtype=weight_ih.dtype)
         with torch.no_grad():
             cell.W.copy_(getattr(module, "weight_hh" + suffix))
@@ -97,17 +117,29 @@ class VanillaRNNCell(Cell):
         one-layer ``nn.RNN``, ``kind="RNNCell"`` an ``nn.RNNCell``. PyTorch has no
         sigmoid RNN, so a sigmoid cell raises ``ValueError``."""
         if self.nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"VanillaRNNCell.to_torch: PyTorch supports nonlinearity "
-                             f"'tanh' or 'relu', this cell uses {self.nonlinearity!r}")
+            raise ValueError(
+                f"VanillaRNNCell.to_torch: PyTorch supports nonlinearity "
+                f"'tanh' or 'relu', this cell uses {self.nonlinearity!r}"
+            )
         if kind == "RNN":
-            module = nn.RNN(self.input_size, self.state_size, nonlinearity=self.nonlinearity)
+            module = nn.RNN(
+                self.input_size,
+                self.state_size,
+                nonlinearity=self.nonlinearity,
+            )
             suffix = "_l0"
         elif kind == "RNNCell":
-            module = nn.RNNCell(self.input_size, self.state_size, nonlinearity=self.nonlinearity)
+            module = nn.RNNCell(
+                self.input_size,
+                self.state_size,
+                nonlinearity=self.nonlinearity,
+            )
             suffix = ""
         else:
-            raise ValueError(f"VanillaRNNCell.to_torch: expected kind 'RNN' or 'RNNCell', "
-                             f"got {kind!r}")
+            raise ValueError(
+                f"VanillaRNNCell.to_torch: expected kind 'RNN' or 'RNNCell', "
+                f"got {kind!r}"
+            )
         module.to(device=self.W.device, dtype=self.W.dtype)
         with torch.no_grad():
             getattr(module, "weight_hh" + suffix).copy_(self.W)

@@ -1,4 +1,5 @@
 """Report the versions the book and its results were produced with."""
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -7,8 +8,17 @@ import sys
 
 __all__ = ["versions", "show_versions"]
 
-_PACKAGES = ("lstmlib", "torch", "numpy", "sympy", "matplotlib", "jupyter-book",
-             "myst-nb", "sphinx", "nbval")
+_PACKAGES = (
+    "lstmlib",
+    "torch",
+    "numpy",
+    "sympy",
+    "matplotlib",
+    "jupyter-book",
+    "myst-nb",
+    "sphinx",
+    "nbval",
+)
 
 
 def versions() -> dict:
@@ -16,8 +26,11 @@ def versions() -> dict:
     book uses (``None`` for one that is not installed)."""
     import torch
 
-    found = {"python": sys.version.split()[0], "platform": platform.platform(),
-             "cuda_available": torch.cuda.is_available()}
+    found = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cuda_available": torch.cuda.is_available(),
+    }
     for name in _PACKAGES:
         try:
             found[name] = importlib.metadata.version(name)
@@ -31,4 +44,6 @@ def show_versions() -> None:
     found = versions()
     width = max(map(len, found))
     for name, value in found.items():
-        print(f"{name:<{width}}  {'not installed' if value is None else value}")
+        print(
+            f"{name:<{width}}  {'not installed' if value is None else value}"
+        )
