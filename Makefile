@@ -12,14 +12,28 @@ MATHJAX  := _extra/mathjax/tex-mml-chtml.js
 # Where `make serve` listens (loopback only).
 PORT     ?= 8000
 
-.PHONY: book test serve unit notebooks strict browser setup mathjax clean
+# What the site is built from, and what the tests read besides.
+BOOK_SOURCES := $(shell find book lstmlib -type f -not -path '*/__pycache__/*' \
+                  -not -path '*/.ipynb_checkpoints/*') _config.yml _toc.yml
+TEST_SOURCES := $(BOOK_SOURCES) $(shell find tests -type f -not -path '*/__pycache__/*') \
+                conftest.py pyproject.toml environment.yml
+SITE         := _build/html/.built
+TESTED       := _build/.tested
 
-book: setup mathjax
-	$(BIN)/jupyter-book build . --path-output . --keep-going
+.PHONY: book test serve setup mathjax unit notebooks site browser clean
+
+book: $(SITE)
 	@echo
-	@echo "The book is at $(CURDIR)/_build/html/index.html  (make serve: http://127.0.0.1:$(PORT))"
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+	@echo "(make serve shows it at http://127.0.0.1:$(PORT))"
 
-test: setup mathjax unit notebooks strict browser
+# The whole test suite, skipped when nothing it reads changed since it last
+# passed (force a rerun with `make -B test`).
+test: $(TESTED)
+
+$(TESTED): $(SITE) $(TEST_SOURCES)
+	$(MAKE) unit notebooks browser
+	touch $@
 
 setup: $(VENV)/.installed
 
@@ -48,23 +62,26 @@ $(MATHJAX): package.json package-lock.json
 	cd node_modules/mathjax/es5 && cp -r tex-mml-chtml.js startup.js input output ui a11y adaptors ../../../_extra/mathjax/
 	touch $@
 
+# The site, built strictly and afresh: every chapter is executed (no cache,
+# no incremental build, so a change in lstmlib reaches every page), and any
+# cell error, warning or broken reference fails the build.
+site: $(SITE)
+
+$(SITE): $(VENV)/.installed $(MATHJAX) $(BOOK_SOURCES)
+	rm -rf _build/html _build/.doctrees _build/jupyter_execute
+	MPLBACKEND=Agg $(BIN)/jupyter-book build . --path-output . --all -W -n --keep-going
+	touch $@
+
 unit: setup
 	$(BIN)/pytest tests -q
 
 notebooks: setup
-	$(BIN)/pytest book -q
+	MPLBACKEND=Agg $(BIN)/pytest book -q
 
-# Every page afresh (no execution cache, no incremental build): any cell
-# error, warning or broken reference fails.
-strict: setup mathjax
-	rm -rf _build/html _build/.doctrees _build/jupyter_execute
-	$(BIN)/jupyter-book build . --path-output . --all -W -n --keep-going
-
-browser: setup
+browser: $(SITE)
 	$(BIN)/python -m tests.browser_check _build/html
 
-serve:
-	@test -f _build/html/index.html || { echo "No site yet: run 'make book' first"; exit 1; }
+serve: $(SITE)
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
 
 clean:

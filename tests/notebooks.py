@@ -20,6 +20,7 @@ BOOK = ROOT / "book"
 COLAB_TAGS = ["remove-cell"]
 GPU_TAG = "gpu"
 GPU_BUILD_TAG = "skip-execution"
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
 def repository_url() -> str:
@@ -58,6 +59,8 @@ def tags(cell: dict) -> list:
 def problems(nb: dict, url: str) -> list[str]:
     """Everything in one notebook that breaks the conventions."""
     found = []
+    if nb.get("metadata", {}).get("kernelspec") != KERNELSPEC:
+        found.append(f"metadata: kernelspec must be {KERNELSPEC}")
     for i, cell in enumerate(nb["cells"]):
         if cell["cell_type"] != "code":
             continue
@@ -83,7 +86,9 @@ def problems(nb: dict, url: str) -> list[str]:
 
 
 def fix(nb: dict, url: str) -> dict:
-    """Strip outputs and execution counts; put the current Colab cell first."""
+    """Strip outputs and execution counts; put the current Colab cell first;
+    set the kernelspec."""
+    nb.setdefault("metadata", {})["kernelspec"] = dict(KERNELSPEC)
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             cell["outputs"] = []
