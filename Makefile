@@ -69,14 +69,14 @@ site: $(SITE)
 
 $(SITE): $(VENV)/.installed $(MATHJAX) $(BOOK_SOURCES)
 	rm -rf _build/html _build/.doctrees _build/jupyter_execute
-	MPLBACKEND=Agg $(BIN)/jupyter-book build . --path-output . --all -W -n --keep-going
+	$(BIN)/jupyter-book build . --path-output . --all -W -n --keep-going
 	touch $@
 
 unit: setup
 	$(BIN)/pytest tests -q
 
 notebooks: setup
-	MPLBACKEND=Agg $(BIN)/pytest book -q
+	$(BIN)/pytest book -q
 
 browser: $(SITE)
 	$(BIN)/python -m tests.browser_check _build/html
