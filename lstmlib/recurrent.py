@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 State = Union[Tensor, Tuple[Tensor, ...]]
 
-__all__ = ["Cell", "Recurrent", "State"]
+__all__ = ["Cell", "Recurrent", "State", "check_positive_int"]
 
 
 def _describe(value) -> str:
@@ -50,6 +50,14 @@ def _describe(value) -> str:
             + ")"
         )
     return type(value).__name__
+
+
+def check_positive_int(owner: str, name: str, value) -> None:
+    """Raise ``ValueError`` naming ``owner``, ``name`` and ``value`` unless
+    ``value`` is a positive ``int`` (``bool`` is refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{owner}: expected {name} to be a positive int, "
+                         f"got {value!r}")
 
 
 class Cell(nn.Module):
@@ -83,19 +91,8 @@ class Cell(nn.Module):
 
     def __init__(self, input_size: int, state_size: int):
         super().__init__()
-        for name, value in (
-            ("input_size", input_size),
-            ("state_size", state_size),
-        ):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or value < 1
-            ):
-                raise ValueError(
-                    f"{type(self).__name__}: expected {name} to be a "
-                    f"positive int, got {value!r}"
-                )
+        check_positive_int(type(self).__name__, "input_size", input_size)
+        check_positive_int(type(self).__name__, "state_size", state_size)
         self.input_size = input_size
         self.state_size = state_size
 
@@ -104,30 +101,19 @@ class Cell(nn.Module):
         return self.state_size
 
     # -- the contract ---------------------------------------------------------
-    def initial_state(
-        self, batch_size: int, *, device=None, dtype=None
-    ) -> State:
+    def initial_state(self, batch_size: int, *, device=None, dtype=None
+                      ) -> State:
         """The zero state for a batch: a ``(B, state_size)`` Tensor, or a
-        tuple of them in the order of ``state_names``. Device and dtype default to the
-        cell's parameters."""
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, int)
-            or batch_size < 1
-        ):
-            raise ValueError(
-                f"{type(self).__name__}.initial_state: expected batch_size to "
-                f"be a positive int, got {batch_size!r}"
-            )
+        tuple of them in the order of ``state_names``. Device and dtype
+        default to those of the cell's parameters."""
+        check_positive_int(f"{type(self).__name__}.initial_state",
+                           "batch_size", batch_size)
         ref = self._reference_tensor()
         device = ref.device if device is None else device
         dtype = ref.dtype if dtype is None else dtype
-        parts = tuple(
-            torch.zeros(
-                batch_size, self.state_size, device=device, dtype=dtype
-            )
-            for _ in self.state_names
-        )
+        parts = tuple(torch.zeros(batch_size, self.state_size,
+                                  device=device, dtype=dtype)
+                      for _ in self.state_names)
         return parts[0] if len(parts) == 1 else parts
 
     def project_input(self, x: Tensor) -> Tensor:
@@ -260,31 +246,34 @@ class Recurrent(nn.Module):
         self.cell = cell
         self.batch_first = bool(batch_first)
 
-    def forward(
-        self, x: Tensor, state: State | None = None
-    ) -> Tuple[Tensor, State]:
-        layout = (
-            "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
-        )
+    def forward(self, x: Tensor, state: State | None = None
+                ) -> Tuple[Tensor, State]:
+        x, state = self.time_major_and_state(x, state)   # x: (T, B, m)
+        x_proj = self.cell.project_input(x)          # all T steps at once
+        outputs = []
+        for x_t in x_proj:                           # only the recurrence
+            out, state = self.cell.step(x_t, state)  # runs step by step
+            outputs.append(out)
+        out = torch.stack(outputs)                   # (T, B, output_size)
+        if self.batch_first:
+            out = out.transpose(0, 1)                # (B, T, output_size)
+        return out, state
+
+    def time_major_and_state(self, x: Tensor, state: State | None
+                             ) -> Tuple[Tensor, State]:
+        """Validate the input and state; return the input time-major and the
+        state (zeros for ``None``)."""
+        layout = "(B, T, input_size)" if self.batch_first \
+            else "(T, B, input_size)"
         self.cell.check_input(x, expected_dims=3, layout=layout)
         if self.batch_first:
-            x = x.transpose(0, 1)  # (T, B, m)
+            x = x.transpose(0, 1)
         T, B = x.shape[0], x.shape[1]
         if T == 0:
-            raise ValueError(
-                f"Recurrent: expected a sequence of at least one step, got "
-                f"shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"Recurrent: expected a sequence of at least "
+                             f"one step, got shape {tuple(x.shape)}")
         if state is None:
-            state = self.cell.initial_state(B, device=x.device, dtype=x.dtype)
-        else:
-            self.cell.check_state(state, batch_size=B, like=x)
-        x_proj = self.cell.project_input(x)  # (T, B, ·), all steps at once
-        outputs = []
-        for t in range(T):
-            out, state = self.cell.step(x_proj[t], state)
-            outputs.append(out)
-        out = torch.stack(outputs)  # (T, B, output_size)
-        if self.batch_first:
-            out = out.transpose(0, 1)  # (B, T, output_size)
-        return out, state
+            return x, self.cell.initial_state(B, device=x.device,
+                                              dtype=x.dtype)
+        self.cell.check_state(state, batch_size=B, like=x)
+        return x, state

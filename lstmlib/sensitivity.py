@@ -16,6 +16,8 @@ vector, the concatenation of its parts in the order of ``state_names``.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor
 from torch.func import jacrev
@@ -23,7 +25,10 @@ from torch.func import jacrev
 from .recurrent import Cell, State
 
 __all__ = ["state_vector", "state_from_vector", "step_jacobians",
-           "jacobian_norms"]
+           "jacobian_norms", "MAX_SLOPE", "activation_slope",
+           "largest_slope_between", "vanilla_preactivations",
+           "SensitivityBounds", "sensitivity_bounds", "finite_change_norms",
+           "finite_change_bound"]
 
 
 def state_vector(state: State) -> Tensor:
@@ -94,11 +99,7 @@ def jacobian_norms(cell: Cell, x: Tensor, state: State | None = None, *,
     differentiable with respect to the cell's parameters (a regulariser can
     use it); call ``.detach()`` to keep the number only.
     """
-    T = _one_sequence(cell, x).shape[0]
-    if isinstance(start, bool) or not isinstance(start, int) \
-            or not 0 <= start < T:
-        raise ValueError(f"expected start to be an int in [0, {T - 1}] for "
-                         f"a sequence of {T} steps, got {start!r}")
+    _check_start(start, _one_sequence(cell, x).shape[0])
     jacobians, _ = step_jacobians(cell, x, state)
     product = torch.eye(jacobians.shape[1], dtype=jacobians.dtype,
                         device=jacobians.device)
@@ -107,3 +108,200 @@ def jacobian_norms(cell: Cell, x: Tensor, state: State | None = None, *,
         product = J @ product                 # ∂s_{t+k}/∂s_t
         norms.append(torch.linalg.matrix_norm(product, ord=2))
     return torch.stack(norms)
+
+
+# -- Bounds for the vanilla cell -------------------------------------------
+#
+# For s_{t+1} = φ(z_t), z_t = W s_t + U x_{t+1} + b, the chapter proves
+#
+#   ‖∂s_{t+k}/∂s_t‖₂ ≤ ∏_{j<k} ‖[φ'(z_{t+j})]‖₂ ‖W‖₂ ≤ (γ ‖W‖₂)^k
+#   ‖δs_{t+k}‖ ≤ ∏_{j<k} γ_j ‖W‖₂ ‖δs_t‖  (mean value theorem, any δs_t)
+#
+# where [φ'(c)] is the diagonal matrix of the slopes, whose spectral norm is
+# its largest |entry|. The functions below compute both sides.
+
+#: sup over ℝ of |φ'(z)| for each nonlinearity of a VanillaRNNCell:
+#: tanh' = 1 - tanh² peaks at 1 and σ' = σ(1 - σ) at 1/4, both at z = 0.
+MAX_SLOPE = {"tanh": 1.0, "sigmoid": 0.25, "relu": 1.0}
+
+
+def _nonlinearity(name) -> str:
+    if name not in MAX_SLOPE:
+        raise ValueError(f"expected nonlinearity to be one of "
+                         f"{sorted(MAX_SLOPE)}, got {name!r}")
+    return name
+
+
+def activation_slope(nonlinearity: str, z: Tensor) -> Tensor:
+    """φ'(z), elementwise, for ``"tanh"``, ``"sigmoid"`` or ``"relu"``.
+
+    relu is not differentiable at 0; like autograd, we take relu'(0) = 0.
+    """
+    name = _nonlinearity(nonlinearity)
+    if name == "tanh":
+        return 1 - torch.tanh(z) ** 2                 # tanh' = 1 - tanh²
+    if name == "sigmoid":
+        s = torch.sigmoid(z)
+        return s * (1 - s)                            # σ' = σ(1 - σ)
+    return (z > 0).to(z.dtype)                        # relu' = 1[z > 0]
+
+
+def largest_slope_between(nonlinearity: str, a: Tensor, b: Tensor
+                          ) -> Tensor:
+    """sup |φ'(c)| over c in the segment between ``a`` and ``b``,
+    elementwise.
+
+    tanh' and σ' are even and decrease in |c|, so the supremum sits at the
+    point of the segment nearest to 0 (0 itself if the segment crosses
+    it). relu' is 1 on (0, ∞) and 0 elsewhere, so the supremum is 1 if the
+    segment reaches above 0 and 0 otherwise.
+    """
+    name = _nonlinearity(nonlinearity)
+    if name == "relu":
+        return (torch.maximum(a, b) > 0).to(a.dtype)
+    crosses_zero = (a * b) <= 0
+    nearest = torch.where(crosses_zero, torch.zeros_like(a),
+                          torch.minimum(a.abs(), b.abs()))
+    return activation_slope(name, nearest)
+
+
+def _vanilla(cell) -> Cell:
+    # imported here: vanilla.py does not depend on this module
+    from .vanilla import VanillaRNNCell
+    if not isinstance(cell, VanillaRNNCell):
+        raise TypeError(f"expected a VanillaRNNCell (the bound needs W and "
+                        f"an elementwise φ), got {type(cell).__name__}")
+    return cell
+
+
+def _check_start(start, T: int) -> None:
+    if isinstance(start, bool) or not isinstance(start, int) \
+            or not 0 <= start < T:
+        raise ValueError(f"expected start to be an int in [0, {T - 1}] for "
+                         f"a sequence of {T} steps, got {start!r}")
+
+
+def _trajectory(cell: Cell, x: Tensor, s: Tensor) -> Tensor:
+    """States ``s_0 ... s_T`` as ``(T + 1, N)`` vectors, from vector s."""
+    states = [s]
+    with torch.no_grad():
+        for x_t in x:
+            _, new = cell(x_t[None], state_from_vector(cell, states[-1]))
+            states.append(state_vector(new))
+    return torch.stack(states)
+
+
+def vanilla_preactivations(cell: Cell, x: Tensor, states: Tensor
+                           ) -> Tensor:
+    """``z_t = W s_t + U x_{t+1} + b`` for t = 0, ..., T - 1, ``(T, n)``.
+
+    Args:
+        cell: a :class:`~lstmlib.VanillaRNNCell`; ``s_{t+1} = φ(z_t)``.
+        x: the inputs ``x_1 ... x_T`` of one sequence, ``(T, m)``.
+        states: the visited states ``s_0 ... s_T`` (or ``s_0 ... s_{T-1}``),
+            ``(T + 1, n)`` or ``(T, n)``, as :func:`step_jacobians` returns.
+    """
+    cell, x = _vanilla(cell), _one_sequence(cell, x)
+    T = x.shape[0]
+    if states.dim() != 2 or states.shape[0] not in (T, T + 1) \
+            or states.shape[1] != cell.state_size:
+        raise ValueError(
+            f"expected states of shape ({T + 1}, {cell.state_size}) or "
+            f"({T}, {cell.state_size}), got {tuple(states.shape)}")
+    with torch.no_grad():
+        return states[:T] @ cell.W.T + cell.project_input(x)    # (T, n)
+
+
+class SensitivityBounds(NamedTuple):
+    """Three upper bounds on ``‖∂s_{t+k}/∂s_t‖₂``, each ``(K,)``, entry
+    ``k - 1`` for k steps, from the tightest to the loosest."""
+    stepwise: Tensor    # ∏_{j<k} ‖[φ'(z_{t+j})]‖₂ ‖W‖₂
+    visited: Tensor     # (γ_k ‖W‖₂)^k, γ_k = max visited |φ'| so far
+    worst_case: Tensor  # (MAX_SLOPE[φ] ‖W‖₂)^k
+
+
+def sensitivity_bounds(cell: Cell, x: Tensor, state: State | None = None,
+                       *, start: int = 0) -> SensitivityBounds:
+    """Upper bounds on :func:`jacobian_norms` ``(cell, x, state,
+    start=start)`` for a :class:`~lstmlib.VanillaRNNCell`.
+
+    With t = ``start``, z_u the pre-activations along the trajectory
+    (:func:`vanilla_preactivations`) and ‖[φ'(z)]‖₂ = max_i |φ'(z_i)|:
+
+    * ``stepwise[k-1]`` = ∏_{j=0}^{k-1} ‖[φ'(z_{t+j})]‖₂ ‖W‖₂,
+    * ``visited[k-1]`` = (γ_k ‖W‖₂)^k with γ_k = max_{j<k} ‖[φ'(z_{t+j})]‖₂,
+    * ``worst_case[k-1]`` = (sup_ℝ |φ'| ‖W‖₂)^k (``MAX_SLOPE``).
+    """
+    cell, x = _vanilla(cell), _one_sequence(cell, x)
+    _check_start(start, x.shape[0])
+    if state is None:
+        state = cell.initial_state(1, device=x.device, dtype=x.dtype)
+    cell.check_state(state, batch_size=1, like=x)
+    states = _trajectory(cell, x, state_vector(state).detach())
+    z = vanilla_preactivations(cell, x, states)[start:]       # (K, n)
+    gains = activation_slope(cell.nonlinearity, z).abs().amax(dim=1)
+    w = torch.linalg.matrix_norm(cell.W.detach(), ord=2)
+    k = torch.arange(1, len(gains) + 1, dtype=w.dtype, device=w.device)
+    return SensitivityBounds(
+        stepwise=torch.cumprod(gains * w, dim=0),
+        visited=(torch.cummax(gains, dim=0).values * w) ** k,
+        worst_case=(MAX_SLOPE[cell.nonlinearity] * w) ** k)
+
+
+# -- Finite changes ----------------------------------------------------------
+
+def _perturbed_pair(cell: Cell, x: Tensor, delta: Tensor,
+                    state: State | None, start: int
+                    ) -> tuple[Tensor, Tensor, Tensor]:
+    x = _one_sequence(cell, x)
+    _check_start(start, x.shape[0])
+    if state is None:
+        state = cell.initial_state(1, device=x.device, dtype=x.dtype)
+    cell.check_state(state, batch_size=1, like=x)
+    states = _trajectory(cell, x, state_vector(state).detach())
+    if not isinstance(delta, Tensor) or delta.shape != states[0].shape:
+        got = tuple(delta.shape) if isinstance(delta, Tensor) \
+            else type(delta).__name__
+        raise ValueError(f"expected delta of shape "
+                         f"{tuple(states[0].shape)} (a state vector), "
+                         f"got {got}")
+    base = states[start:]                                 # s_t ... s_T
+    moved = _trajectory(cell, x[start:], base[0] + delta.detach())
+    return x[start:], base, moved
+
+
+def finite_change_norms(cell: Cell, x: Tensor, delta: Tensor,
+                        state: State | None = None, *, start: int = 0
+                        ) -> Tensor:
+    """``‖δs_{t+k}‖`` for k = 1, ..., T - t, with t = ``start``.
+
+    Two trajectories of ``cell`` are driven by the same inputs ``x`` (one
+    sequence, ``(T, m)``); they agree up to step t, where the second is
+    moved to ``s_t + delta`` (``delta`` a vector like
+    :func:`state_vector`). ``δs_{t+k}`` is their difference k steps later;
+    nothing is linearized, so ``delta`` may be of any size. Any cell.
+    """
+    _, base, moved = _perturbed_pair(cell, x, delta, state, start)
+    return torch.linalg.vector_norm(moved[1:] - base[1:], dim=1)
+
+
+def finite_change_bound(cell: Cell, x: Tensor, delta: Tensor,
+                        state: State | None = None, *, start: int = 0
+                        ) -> Tensor:
+    """The mean value bound on :func:`finite_change_norms`, for a
+    :class:`~lstmlib.VanillaRNNCell`:
+
+        ‖δs_{t+k}‖ ≤ ∏_{j=0}^{k-1} γ_j ‖W‖₂ ‖δs_t‖,
+        γ_j = max_i sup |φ'(c)| over c between z_{t+j,i} and z'_{t+j,i},
+
+    where z and z' are the pre-activations of the two trajectories
+    (:func:`largest_slope_between`). Returns a ``(T - t,)`` Tensor.
+    """
+    cell = _vanilla(cell)
+    x, base, moved = _perturbed_pair(cell, x, delta, state, start)
+    z = vanilla_preactivations(cell, x, base)                   # (K, n)
+    z_moved = vanilla_preactivations(cell, x, moved)
+    gains = largest_slope_between(cell.nonlinearity, z, z_moved)
+    w = torch.linalg.matrix_norm(cell.W.detach(), ord=2)
+    return torch.linalg.vector_norm(delta) * torch.cumprod(
+        gains.amax(dim=1) * w, dim=0)

@@ -12,6 +12,8 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
+from .recurrent import check_positive_int
+
 __all__ = ["delayed_recall", "DELAYED_RECALL_BASELINE_MSE"]
 
 #: Mean squared error of always answering 0 (the mean) on :func:`delayed_recall`:
@@ -30,24 +32,18 @@ def delayed_recall(
     """Show a vector once, then ask for it back ``delay`` steps later.
 
     The first input is ``v ~ U(-1, 1)^size``; the following ``delay - 1``
-    inputs are zero. The target is ``v`` itself, to be read off the state after the
-    last step. A model that carries its state unchanged solves it exactly for
-    every delay; one that morphs its state loses part of ``v`` at every step.
+    inputs are zero. The target is ``v`` itself, to be read off the state
+    after the last step. A model that carries its state unchanged solves it
+    exactly for every delay; one that morphs its state loses part of ``v``
+    at every step.
 
     Returns:
         x: ``(delay, batch_size, size)``.
         target: ``(batch_size, size)``.
     """
-    for name, value in (
-        ("batch_size", batch_size),
-        ("delay", delay),
-        ("size", size),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"delayed_recall: expected {name} to be a positive int, "
-                f"got {value!r}"
-            )
+    for name, value in (("batch_size", batch_size), ("delay", delay),
+                        ("size", size)):
+        check_positive_int("delayed_recall", name, value)
     v = torch.rand(batch_size, size, generator=generator, dtype=dtype) * 2 - 1
     x = torch.zeros(delay, batch_size, size, dtype=dtype)
     x[0] = v
