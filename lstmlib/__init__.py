@@ -1,19 +1,38 @@
-"""lstmlib: the companion library of the book *Written Memories, Executed*.
+"""lstmlib: the companion library of the book *Deriving the LSTM*.
 
 Its modules follow the book's parts:
 
-* :mod:`lstmlib.recurrent` — the Cell contract and :class:`Recurrent` (Chapter 1)
-* :mod:`lstmlib.vanilla` — :class:`VanillaRNNCell` (Chapter 2)
-* :mod:`lstmlib.tasks` — synthetic sequence tasks used by the experiments
-* :mod:`lstmlib.training` — small, seeded training loops
-* :mod:`lstmlib.source`, :mod:`lstmlib.versions` — showing the library's own
+* :mod:`lstmlib.recurrent`: the Cell contract and :class:`Recurrent`
+  (Chapter 1)
+* :mod:`lstmlib.vanilla`: :class:`VanillaRNNCell` (Chapter 2)
+* :mod:`lstmlib.sensitivity`: exact Jacobian norms and the bounds that
+  govern them (Chapter 3)
+* :mod:`lstmlib.initialization`: recurrent-weight initializers (Chapter 4)
+* :mod:`lstmlib.bptt`: BPTT, truncated BPTT and RTRL for the vanilla cell,
+  by hand (Chapter 5)
+* :mod:`lstmlib.tasks`: synthetic sequence tasks used by the experiments
+* :mod:`lstmlib.training`: small, seeded training loops
+* :mod:`lstmlib.source`, :mod:`lstmlib.versions`: showing the library's own
   source in a chapter, and the versions a result was produced with
 """
-
 __version__ = "0.1.0"
 
-from .recurrent import Cell, Recurrent, State
+from .recurrent import Cell, Recurrent, State, check_positive_int
 from .vanilla import NONLINEARITIES, VanillaRNNCell
+from .sensitivity import (MAX_SLOPE, SensitivityBounds, activation_slope,
+                          directional_derivative_norms, finite_change_bound,
+                          finite_change_norms, jacobian_norms,
+                          largest_slope_between, sensitivity_bounds,
+                          state_from_vector, state_vector, step_jacobians,
+                          vanilla_preactivations)
+from .initialization import (initialize_recurrent_, orthogonal_,
+                             unit_column_normal_, unit_column_normal_std,
+                             unit_column_uniform_, unit_column_uniform_bound,
+                             xavier_uniform_, xavier_uniform_bound)
+from .bptt import (VanillaGradients, activation_derivative,
+                   autograd_graph_size, online_bptt_gradient_errors,
+                   truncated_bptt, vanilla_bptt, vanilla_rtrl,
+                   vanilla_states)
 from .tasks import DELAYED_RECALL_BASELINE_MSE, delayed_recall
 from .training import FinalStateRegressor, train_regression
 from .source import show_source
@@ -21,16 +40,26 @@ from .versions import show_versions, versions
 
 __all__ = [
     "__version__",
-    "Cell",
-    "Recurrent",
-    "State",
-    "VanillaRNNCell",
+    # Chapter 1-2: cells and the recurrence
+    "Cell", "Recurrent", "State", "check_positive_int", "VanillaRNNCell",
     "NONLINEARITIES",
-    "delayed_recall",
-    "DELAYED_RECALL_BASELINE_MSE",
-    "FinalStateRegressor",
+    # Chapter 3: sensitivity
+    "MAX_SLOPE", "SensitivityBounds", "activation_slope",
+    "directional_derivative_norms", "finite_change_bound",
+    "finite_change_norms", "jacobian_norms", "largest_slope_between",
+    "sensitivity_bounds", "state_from_vector", "state_vector",
+    "step_jacobians", "vanilla_preactivations",
+    # Chapter 4: initialization
+    "initialize_recurrent_", "orthogonal_", "unit_column_normal_",
+    "unit_column_normal_std", "unit_column_uniform_",
+    "unit_column_uniform_bound", "xavier_uniform_", "xavier_uniform_bound",
+    # Chapter 5: backpropagation through time
+    "VanillaGradients", "activation_derivative", "autograd_graph_size",
+    "online_bptt_gradient_errors", "truncated_bptt", "vanilla_bptt",
+    "vanilla_rtrl", "vanilla_states",
+    # experiments
+    "DELAYED_RECALL_BASELINE_MSE", "delayed_recall", "FinalStateRegressor",
     "train_regression",
-    "show_source",
-    "show_versions",
-    "versions",
+    # the book's tooling
+    "show_source", "show_versions", "versions",
 ]

@@ -11,8 +11,11 @@ differentiation:
 
 * :func:`vanilla_bptt` runs the backward recursion
   δ_t = φ'(a_t) ⊙ (∂ℓ_t/∂s_t + Wᵀ δ_{t+1}) from t = T down to 1;
-* :func:`truncated_bptt` is Williams and Zipser's BPTT(k₁, k₂): every k₁
-  steps, the errors of those k₁ steps are back-propagated k₂ steps;
+* :func:`truncated_bptt` is truncated BPTT(k₁, k₂) (Williams and Peng's
+  BPTT(h; h')): every k₁ steps, the errors of those k₁ steps are
+  back-propagated k₂ steps;
+* :func:`online_bptt_gradient_errors` measures what updating the weights
+  after every step does to the gradient BPTT computes;
 * :func:`vanilla_rtrl` carries the sensitivities P_t = ∂s_t/∂θ forward in
   time instead (real-time recurrent learning).
 
@@ -28,13 +31,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .recurrent import Recurrent
+from .recurrent import Recurrent, check_positive_int
 from .vanilla import VanillaRNNCell
 
 __all__ = [
     "VanillaGradients",
     "activation_derivative",
     "autograd_graph_size",
+    "online_bptt_gradient_errors",
     "truncated_bptt",
     "vanilla_bptt",
     "vanilla_rtrl",
@@ -44,7 +48,8 @@ __all__ = [
 
 @dataclass
 class VanillaGradients:
-    """The gradient of a loss with respect to a vanilla RNN's inputs.
+    """The gradient of a loss with respect to a vanilla RNN's parameters
+    and initial state.
 
     Attributes:
         W: ∂L/∂W ``(n, n)``.
@@ -166,27 +171,23 @@ def vanilla_bptt(cell: VanillaRNNCell, x: Tensor, s0: Tensor,
     return VanillaGradients(dW, dU, db, s0=W_delta, states=ds)
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"expected {name} to be a positive int, got "
-                         f"{value!r}")
-    return value
-
-
 def truncated_bptt(cell: VanillaRNNCell, x: Tensor, s0: Tensor,
                    grad_states: Tensor, k1: int,
                    k2: int) -> list[VanillaGradients]:
-    """Williams and Zipser's BPTT(k₁, k₂), with the weights held fixed.
+    """Truncated BPTT(k₁, k₂), with the weights held fixed.
 
     An update is due after every k₁ steps (and after step T). The update
     due after step t back-propagates the errors ∂ℓ_τ/∂s_τ of the steps
-    τ = t - k₁ + 1, ..., t through the last k₂ steps, t - k₂ + 1, ..., t,
-    and stops there: the state s_{t-k₂} is a constant. The error of step t
-    thus travels k₂ steps, the oldest one in the window k₂ - k₁ + 1 steps.
+    since the previous update, τ = t - k₁ + 1, ..., t, through the last
+    k₂ steps, t - k₂ + 1, ..., t, and stops there: s_{t-k₂} is treated
+    as a constant. The error of step t travels k₂ steps back, the oldest
+    error of the window k₂ - k₁ + 1 steps (Williams and Peng's BPTT(h; h')
+    with h = k₂, h' = k₁).
 
     k₁ = k₂ = k is the common "windowed" scheme (run k steps, back-propagate
-    them, detach the state, go on); k₁ = 1 back-propagates each error
-    exactly k₂ steps (fewer near the start); k₁ = k₂ = T is full BPTT.
+    them, detach the state, go on) when k divides T; k₁ = 1 back-propagates
+    each error exactly k₂ steps (fewer near the start); k₁ = k₂ = T is full
+    BPTT. A last, shorter window still back-propagates k₂ steps.
 
     Returns one :class:`VanillaGradients` per update, in time order; its
     ``s0`` is the gradient with respect to the state the update stopped
@@ -196,20 +197,79 @@ def truncated_bptt(cell: VanillaRNNCell, x: Tensor, s0: Tensor,
     """
     _check(cell, x, s0, grad_states)
     T = x.shape[0]
-    k1, k2 = _positive_int("k1", k1), _positive_int("k2", k2)
+    check_positive_int("truncated_bptt", "k1", k1)
+    check_positive_int("truncated_bptt", "k2", k2)
     if k2 < k1:
         raise ValueError(f"expected k2 >= k1 (every error of a window is "
                          f"back-propagated at least one step), got k1={k1},"
                          f" k2={k2}")
     states = vanilla_states(cell, x, s0)
-    updates = []
-    for t in [*range(k1, T, k1), T]:         # update after step t
+    updates, previous = [], 0
+    for t in [*range(k1, T, k1), T]:            # an update after step t
         start = max(t - k2, 0)                  # back-propagate to s_start
         errors = grad_states[start:t].clone()
-        errors[:max(t - k1 - start, 0)] = 0     # only this window's errors
+        errors[:previous - start] = 0           # errors since the last one
         updates.append(vanilla_bptt(cell, x[start:t], states[start], errors,
                                     states=states[start:t + 1]))
+        previous = t
     return updates
+
+
+def _last_step_error(states: Tensor, target: Tensor) -> Tensor:
+    """∂ℓ/∂s for ℓ = ½‖s_t − y_t‖² on the last of ``states`` only."""
+    errors = torch.zeros_like(states[1:])       # (k, B, n)
+    errors[-1] = states[-1] - target
+    return errors
+
+
+def online_bptt_gradient_errors(cell: VanillaRNNCell, x: Tensor,
+                                targets: Tensor, k2: int,
+                                lr: float) -> Tensor:
+    """Train ``cell`` online, updating after every step, and measure how
+    wrong each update's gradient is.
+
+    The loss of step t is ℓ_t = ½‖s_t − y_t‖². At step t the learner
+    computes s_t from its stored s_{t-1} with its current weights θ_t,
+    back-propagates ℓ_t through its last k₂ stored states (BPTT(1, k₂)),
+    and takes the step θ ← θ − lr · g_used. Those states were computed with
+    the weights θ_{t-k₂+1}, ..., θ_t of earlier steps, so g_used is not the
+    gradient of any function at θ_t. The reference g_true is BPTT(1, k₂) at
+    θ_t: the same k₂ steps recomputed from the same s_{t-k₂} with θ_t.
+
+    Args:
+        cell: the vanilla cell; its weights are updated in place.
+        x: inputs ``(T, B, m)``; the run starts from s_0 = 0.
+        targets: y_t ``(T, B, n)``.
+        k2: how many steps each error is back-propagated.
+        lr: the learning rate of plain gradient descent.
+
+    Returns:
+        ``(T,)``: ‖g_used − g_true‖ / ‖g_true‖ over (W, U, b) at each step.
+    """
+    s0 = cell.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
+    _check(cell, x, s0, targets)
+    check_positive_int("online_bptt_gradient_errors", "k2", k2)
+    stored, errors = [s0], []
+    for t in range(1, x.shape[0] + 1):
+        with torch.no_grad():                   # s_t with θ_t
+            stored.append(cell.step(cell.project_input(x[t - 1]),
+                                    stored[-1])[0])
+        start = max(t - k2, 0)
+        window, old = x[start:t], torch.stack(stored[start:t + 1])
+        fresh = vanilla_states(cell, window, old[0])
+        used = vanilla_bptt(cell, window, old[0],
+                            _last_step_error(old, targets[t - 1]),
+                            states=old)
+        exact = vanilla_bptt(cell, window, old[0],
+                            _last_step_error(fresh, targets[t - 1]),
+                            states=fresh)
+        g_used, g_true = used.parameters(), exact.parameters()
+        errors.append((g_used - g_true).norm() / g_true.norm())
+        with torch.no_grad():
+            for p, g in zip((cell.W, cell.U, cell.b),
+                            (used.W, used.U, used.b)):
+                p -= lr * g
+    return torch.stack(errors)
 
 
 def vanilla_rtrl(cell: VanillaRNNCell, x: Tensor, s0: Tensor,

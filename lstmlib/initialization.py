@@ -24,16 +24,16 @@ of a cell.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from numbers import Real
-from typing import Callable
 
 import torch
 from torch import Tensor
 
-__all__ = ["unit_column_uniform_bound", "unit_column_uniform_",
-           "unit_column_normal_std", "unit_column_normal_",
-           "xavier_uniform_bound", "xavier_uniform_", "orthogonal_",
-           "initialize_recurrent_"]
+__all__ = ["initialize_recurrent_", "orthogonal_", "unit_column_normal_",
+           "unit_column_normal_std", "unit_column_uniform_",
+           "unit_column_uniform_bound", "xavier_uniform_",
+           "xavier_uniform_bound"]
 
 
 def _check_weight(weight, who: str) -> Tensor:
@@ -56,17 +56,18 @@ def _check_positive(value, name: str, who: str) -> float:
     return float(value)
 
 
-def _check_size(n, who: str) -> int:
+def _check_size(n, name: str, who: str) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"{who}: expected n to be a positive int, got "
-                         f"{n!r}")
+        raise ValueError(f"{who}: expected {name} to be a positive int, "
+                         f"got {n!r}")
     return n
 
 
 def unit_column_uniform_bound(n: int, gamma: float = 1.0) -> float:
     """r = √3 / (γ√n): U(-r, r) has variance r²/3 = 1/(γ²n)."""
     who = "unit_column_uniform_bound"
-    n, gamma = _check_size(n, who), _check_positive(gamma, "gamma", who)
+    n = _check_size(n, "n", who)
+    gamma = _check_positive(gamma, "gamma", who)
     return math.sqrt(3.0) / (gamma * math.sqrt(n))
 
 
@@ -87,7 +88,8 @@ def unit_column_uniform_(weight: Tensor, *, gamma: float = 1.0,
 def unit_column_normal_std(n: int, gamma: float = 1.0) -> float:
     """std = 1 / (γ√n): N(0, std²) has E[w²] = 1/(γ²n)."""
     who = "unit_column_normal_std"
-    n, gamma = _check_size(n, who), _check_positive(gamma, "gamma", who)
+    n = _check_size(n, "n", who)
+    gamma = _check_positive(gamma, "gamma", who)
     return 1.0 / (gamma * math.sqrt(n))
 
 
@@ -109,7 +111,8 @@ def xavier_uniform_bound(fan_in: int, fan_out: int,
                          gain: float = 1.0) -> float:
     """a = gain · √6 / √(fan_in + fan_out) (Glorot and Bengio, 2010)."""
     who = "xavier_uniform_bound"
-    fan_in, fan_out = _check_size(fan_in, who), _check_size(fan_out, who)
+    fan_in = _check_size(fan_in, "fan_in", who)
+    fan_out = _check_size(fan_out, "fan_out", who)
     gain = _check_positive(gain, "gain", who)
     return gain * math.sqrt(6.0 / (fan_in + fan_out))
 

@@ -13,6 +13,13 @@ are computed exactly by automatic differentiation, not by finite differences.
 
 A cell whose state is a tuple (the LSTM's ``(h, c)``) is treated as one
 vector, the concatenation of its parts in the order of ``state_names``.
+
+Besides the exact measurement (:func:`step_jacobians`,
+:func:`jacobian_norms`, :func:`directional_derivative_norms`), the module
+measures *finite* changes, by running a cell twice from states that differ
+by δs_t (:func:`finite_change_norms`), and evaluates for the vanilla cell the
+upper bounds of the chapter's theorem (:func:`sensitivity_bounds`,
+:func:`finite_change_bound`).
 """
 from __future__ import annotations
 
@@ -20,15 +27,26 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor
-from torch.func import jacrev
+from torch.func import jacrev, jvp
 
 from .recurrent import Cell, State
+from .vanilla import VanillaRNNCell
 
-__all__ = ["state_vector", "state_from_vector", "step_jacobians",
-           "jacobian_norms", "MAX_SLOPE", "activation_slope",
-           "largest_slope_between", "vanilla_preactivations",
-           "SensitivityBounds", "sensitivity_bounds", "finite_change_norms",
-           "finite_change_bound"]
+__all__ = [
+    "MAX_SLOPE",
+    "SensitivityBounds",
+    "activation_slope",
+    "directional_derivative_norms",
+    "finite_change_bound",
+    "finite_change_norms",
+    "jacobian_norms",
+    "largest_slope_between",
+    "sensitivity_bounds",
+    "state_from_vector",
+    "state_vector",
+    "step_jacobians",
+    "vanilla_preactivations",
+]
 
 
 def state_vector(state: State) -> Tensor:
@@ -160,14 +178,13 @@ def largest_slope_between(nonlinearity: str, a: Tensor, b: Tensor
     if name == "relu":
         return (torch.maximum(a, b) > 0).to(a.dtype)
     crosses_zero = (a * b) <= 0
-    nearest = torch.where(crosses_zero, torch.zeros_like(a),
-                          torch.minimum(a.abs(), b.abs()))
-    return activation_slope(name, nearest)
+    distance = torch.where(crosses_zero, torch.zeros_like(a),
+                           torch.minimum(a.abs(), b.abs()))
+    # evaluated at -distance: σ(-d)(1 - σ(-d)) has no cancellation
+    return activation_slope(name, -distance)
 
 
-def _vanilla(cell) -> Cell:
-    # imported here: vanilla.py does not depend on this module
-    from .vanilla import VanillaRNNCell
+def _vanilla(cell) -> VanillaRNNCell:
     if not isinstance(cell, VanillaRNNCell):
         raise TypeError(f"expected a VanillaRNNCell (the bound needs W and "
                         f"an elementwise φ), got {type(cell).__name__}")
@@ -216,7 +233,7 @@ class SensitivityBounds(NamedTuple):
     """Three upper bounds on ``‖∂s_{t+k}/∂s_t‖₂``, each ``(K,)``, entry
     ``k - 1`` for k steps, from the tightest to the loosest."""
     stepwise: Tensor    # ∏_{j<k} ‖[φ'(z_{t+j})]‖₂ ‖W‖₂
-    visited: Tensor     # (γ_k ‖W‖₂)^k, γ_k = max visited |φ'| so far
+    visited: Tensor     # (γ'_k ‖W‖₂)^k, γ'_k = largest |φ'| visited so far
     worst_case: Tensor  # (MAX_SLOPE[φ] ‖W‖₂)^k
 
 
@@ -229,7 +246,7 @@ def sensitivity_bounds(cell: Cell, x: Tensor, state: State | None = None,
     (:func:`vanilla_preactivations`) and ‖[φ'(z)]‖₂ = max_i |φ'(z_i)|:
 
     * ``stepwise[k-1]`` = ∏_{j=0}^{k-1} ‖[φ'(z_{t+j})]‖₂ ‖W‖₂,
-    * ``visited[k-1]`` = (γ_k ‖W‖₂)^k with γ_k = max_{j<k} ‖[φ'(z_{t+j})]‖₂,
+    * ``visited[k-1]`` = (γ'_k ‖W‖₂)^k, γ'_k = max_{j<k} ‖[φ'(z_{t+j})]‖₂,
     * ``worst_case[k-1]`` = (sup_ℝ |φ'| ‖W‖₂)^k (``MAX_SLOPE``).
     """
     cell, x = _vanilla(cell), _one_sequence(cell, x)
@@ -239,20 +256,21 @@ def sensitivity_bounds(cell: Cell, x: Tensor, state: State | None = None,
     cell.check_state(state, batch_size=1, like=x)
     states = _trajectory(cell, x, state_vector(state).detach())
     z = vanilla_preactivations(cell, x, states)[start:]       # (K, n)
-    gains = activation_slope(cell.nonlinearity, z).abs().amax(dim=1)
-    w = torch.linalg.matrix_norm(cell.W.detach(), ord=2)
-    k = torch.arange(1, len(gains) + 1, dtype=w.dtype, device=w.device)
+    slope = activation_slope(cell.nonlinearity, z).abs().amax(dim=1)
+    w = torch.linalg.matrix_norm(cell.W.detach(), ord=2)      # ‖W‖₂
+    k = torch.arange(1, len(slope) + 1, dtype=w.dtype, device=w.device)
     return SensitivityBounds(
-        stepwise=torch.cumprod(gains * w, dim=0),
-        visited=(torch.cummax(gains, dim=0).values * w) ** k,
+        stepwise=torch.cumprod(slope * w, dim=0),
+        visited=(torch.cummax(slope, dim=0).values * w) ** k,
         worst_case=(MAX_SLOPE[cell.nonlinearity] * w) ** k)
 
 
 # -- Finite changes ----------------------------------------------------------
 
-def _perturbed_pair(cell: Cell, x: Tensor, delta: Tensor,
-                    state: State | None, start: int
-                    ) -> tuple[Tensor, Tensor, Tensor]:
+def _from_start(cell: Cell, x: Tensor, delta: Tensor, state: State | None,
+                start: int) -> tuple[Tensor, Tensor]:
+    """Validated inputs ``x_{t+1} ... x_T`` and states ``s_t ... s_T``,
+    t = start; ``delta`` must have the shape of a state vector."""
     x = _one_sequence(cell, x)
     _check_start(start, x.shape[0])
     if state is None:
@@ -265,9 +283,7 @@ def _perturbed_pair(cell: Cell, x: Tensor, delta: Tensor,
         raise ValueError(f"expected delta of shape "
                          f"{tuple(states[0].shape)} (a state vector), "
                          f"got {got}")
-    base = states[start:]                                 # s_t ... s_T
-    moved = _trajectory(cell, x[start:], base[0] + delta.detach())
-    return x[start:], base, moved
+    return x[start:], states[start:]
 
 
 def finite_change_norms(cell: Cell, x: Tensor, delta: Tensor,
@@ -281,7 +297,8 @@ def finite_change_norms(cell: Cell, x: Tensor, delta: Tensor,
     :func:`state_vector`). ``δs_{t+k}`` is their difference k steps later;
     nothing is linearized, so ``delta`` may be of any size. Any cell.
     """
-    _, base, moved = _perturbed_pair(cell, x, delta, state, start)
+    x, base = _from_start(cell, x, delta, state, start)
+    moved = _trajectory(cell, x, base[0] + delta.detach())
     return torch.linalg.vector_norm(moved[1:] - base[1:], dim=1)
 
 
@@ -298,10 +315,36 @@ def finite_change_bound(cell: Cell, x: Tensor, delta: Tensor,
     (:func:`largest_slope_between`). Returns a ``(T - t,)`` Tensor.
     """
     cell = _vanilla(cell)
-    x, base, moved = _perturbed_pair(cell, x, delta, state, start)
+    x, base = _from_start(cell, x, delta, state, start)
+    moved = _trajectory(cell, x, base[0] + delta.detach())
     z = vanilla_preactivations(cell, x, base)                   # (K, n)
     z_moved = vanilla_preactivations(cell, x, moved)
-    gains = largest_slope_between(cell.nonlinearity, z, z_moved)
-    w = torch.linalg.matrix_norm(cell.W.detach(), ord=2)
-    return torch.linalg.vector_norm(delta) * torch.cumprod(
-        gains.amax(dim=1) * w, dim=0)
+    gamma = largest_slope_between(cell.nonlinearity, z, z_moved).amax(1)
+    w = torch.linalg.matrix_norm(cell.W.detach(), ord=2)        # ‖W‖₂
+    return torch.linalg.vector_norm(delta) * torch.cumprod(gamma * w, 0)
+
+
+def directional_derivative_norms(cell: Cell, x: Tensor, direction: Tensor,
+                                 state: State | None = None, *,
+                                 start: int = 0) -> Tensor:
+    """``‖(∂s_{t+k}/∂s_t) u‖`` for k = 1, ..., T - t, with t = ``start`` and
+    u = ``direction`` (a vector like :func:`state_vector`).
+
+    The derivative of the whole trajectory in direction u is pushed forward
+    step by step (forward-mode automatic differentiation, one
+    ``torch.func.jvp``); it is exact, like :func:`jacobian_norms`, and is
+    what :func:`finite_change_norms` approaches for ``delta = ε u``,
+    divided by ε, as ε → 0. Any cell.
+    """
+    x, base = _from_start(cell, x, direction, state, start)
+
+    def unrolled(s):                            # s_t ↦ (s_{t+1} ... s_T)
+        states = []
+        for x_t in x:
+            _, new = cell(x_t[None], state_from_vector(cell, s))
+            s = state_vector(new)
+            states.append(s)
+        return torch.stack(states)
+
+    _, pushed = jvp(unrolled, (base[0],), (direction.detach(),))
+    return torch.linalg.vector_norm(pushed, dim=1)
