@@ -10,6 +10,8 @@ Its modules follow the book's parts:
 * :mod:`lstmlib.initialization`: recurrent-weight initializers (Chapter 4)
 * :mod:`lstmlib.bptt`: BPTT, truncated BPTT and RTRL for the vanilla cell,
   by hand (Chapter 5)
+* :mod:`lstmlib.additive`: :class:`AdditiveCell`, writing without control
+  (Chapter 6)
 * :mod:`lstmlib.tasks`: synthetic sequence tasks used by the experiments
 * :mod:`lstmlib.training`: small, seeded training loops
 * :mod:`lstmlib.source`, :mod:`lstmlib.versions`: showing the library's own
@@ -33,6 +35,7 @@ from .bptt import (VanillaGradients, activation_derivative,
                    autograd_graph_size, online_bptt_gradient_errors,
                    truncated_bptt, vanilla_bptt, vanilla_rtrl,
                    vanilla_states)
+from .additive import AdditiveCell
 from .tasks import DELAYED_RECALL_BASELINE_MSE, delayed_recall
 from .training import FinalStateRegressor, train_regression
 from .source import show_source
@@ -57,6 +60,8 @@ __all__ = [
     "VanillaGradients", "activation_derivative", "autograd_graph_size",
     "online_bptt_gradient_errors", "truncated_bptt", "vanilla_bptt",
     "vanilla_rtrl", "vanilla_states",
+    # Part II
+    "AdditiveCell",
     # experiments
     "DELAYED_RECALL_BASELINE_MSE", "delayed_recall", "FinalStateRegressor",
     "train_regression",

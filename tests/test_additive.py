@@ -1,0 +1,64 @@
+"""AdditiveCell: the write-it-down cell of "Written memories"."""
+import pytest
+import torch
+
+from lstmlib import Recurrent
+from lstmlib import AdditiveCell
+from lstmlib.sensitivity import jacobian_norms, step_jacobians
+
+
+@pytest.fixture(autouse=True)
+def float64_and_seeded():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    torch.manual_seed(0)
+    yield
+    torch.set_default_dtype(previous)
+
+
+@pytest.mark.parametrize("recurrent_write", [True, False])
+def test_equation(recurrent_write):
+    cell = AdditiveCell(3, 4, recurrent_write=recurrent_write)
+    x, s = torch.randn(2, 3), torch.randn(2, 4)
+    pre = x @ cell.U.T + cell.b
+    if recurrent_write:
+        pre = pre + s @ cell.W.T
+    assert torch.allclose(cell(x, s)[1], s + torch.tanh(pre), atol=1e-14)
+
+
+def test_without_recurrent_write_the_jacobian_is_the_identity():
+    cell = AdditiveCell(3, 5, recurrent_write=False)
+    assert "W" not in dict(cell.named_parameters())
+    x = 3 * torch.randn(40, 3)
+    J, _ = step_jacobians(cell, x)
+    assert torch.equal(J, torch.eye(5).expand(40, 5, 5))
+    assert torch.allclose(jacobian_norms(cell, x), torch.ones(40),
+                          atol=1e-14)
+
+
+def test_recurrent_write_jacobian_is_identity_plus_interference():
+    cell = AdditiveCell(2, 4)
+    x = torch.randn(6, 2)
+    J, states = step_jacobians(cell, x)
+    for t in range(6):
+        a = states[t] @ cell.W.T + x[t] @ cell.U.T + cell.b
+        expected = torch.eye(4) + torch.diag(1 - torch.tanh(a) ** 2) @ cell.W
+        assert torch.allclose(J[t], expected, atol=1e-12)
+
+
+def test_gradcheck_and_recurrent():
+    cell = AdditiveCell(2, 3)
+    x, s0 = torch.randn(5, 2, 2), torch.randn(2, 3)
+    out, s = Recurrent(cell)(x, s0)
+    manual = s0
+    for t in range(5):
+        _, manual = cell(x[t], manual)
+    assert torch.allclose(s, manual, atol=1e-12)
+    inputs = (torch.randn(2, 2, requires_grad=True),
+              torch.randn(2, 3, requires_grad=True))
+    assert torch.autograd.gradcheck(lambda a, b: cell(a, b)[1], inputs)
+
+
+def test_bad_nonlinearity():
+    with pytest.raises(ValueError, match="nonlinearity.*'softsign'"):
+        AdditiveCell(2, 3, nonlinearity="softsign")
