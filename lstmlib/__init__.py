@@ -12,6 +12,8 @@ Its modules follow the book's parts:
   by hand (Chapter 5)
 * :mod:`lstmlib.additive`: :class:`AdditiveCell`, writing without control
   (Chapter 6)
+* :mod:`lstmlib.prototype`, :mod:`lstmlib.gru`: the prototype LSTM, its
+  normalized form and the GRU
 * :mod:`lstmlib.tasks`: synthetic sequence tasks used by the experiments
 * :mod:`lstmlib.training`: small, seeded training loops
 * :mod:`lstmlib.source`, :mod:`lstmlib.versions`: showing the library's own
@@ -36,6 +38,8 @@ from .bptt import (VanillaGradients, activation_derivative,
                    truncated_bptt, vanilla_bptt, vanilla_rtrl,
                    vanilla_states)
 from .additive import AdditiveCell
+from .prototype import NormalizedPrototypeLSTMCell, PrototypeLSTMCell
+from .gru import RESET_PLACEMENTS, GRUCell
 from .tasks import DELAYED_RECALL_BASELINE_MSE, delayed_recall
 from .training import FinalStateRegressor, train_regression
 from .source import show_source
@@ -61,7 +65,8 @@ __all__ = [
     "online_bptt_gradient_errors", "truncated_bptt", "vanilla_bptt",
     "vanilla_rtrl", "vanilla_states",
     # Part II
-    "AdditiveCell",
+    "AdditiveCell", "PrototypeLSTMCell", "NormalizedPrototypeLSTMCell",
+    "GRUCell", "RESET_PLACEMENTS",
     # experiments
     "DELAYED_RECALL_BASELINE_MSE", "delayed_recall", "FinalStateRegressor",
     "train_regression",
