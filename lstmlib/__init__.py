@@ -14,6 +14,9 @@ Its modules follow the book's parts:
   (Chapter 6)
 * :mod:`lstmlib.prototype`, :mod:`lstmlib.gru`: the prototype LSTM, its
   normalized form and the GRU
+* :mod:`lstmlib.lstm`, :mod:`lstmlib.lstm_backward`: the pseudo LSTM, the
+  eight variants between it and the basic LSTM, the basic and peephole
+  LSTMs, and the basic LSTM's backward pass by hand
 * :mod:`lstmlib.tasks`: synthetic sequence tasks used by the experiments
 * :mod:`lstmlib.training`: small, seeded training loops
 * :mod:`lstmlib.source`, :mod:`lstmlib.versions`: showing the library's own
@@ -21,7 +24,8 @@ Its modules follow the book's parts:
 """
 __version__ = "0.1.0"
 
-from .recurrent import Cell, Recurrent, State, check_positive_int
+from .recurrent import (Cell, Recurrent, State, check_finite_real,
+                        check_positive_int)
 from .vanilla import NONLINEARITIES, VanillaRNNCell
 from .sensitivity import (MAX_SLOPE, SensitivityBounds, activation_slope,
                           directional_derivative_norms, finite_change_bound,
@@ -40,6 +44,9 @@ from .bptt import (VanillaGradients, activation_derivative,
 from .additive import AdditiveCell
 from .prototype import NormalizedPrototypeLSTMCell, PrototypeLSTMCell
 from .gru import RESET_PLACEMENTS, GRUCell
+from .lstm import (LSTM_VARIANTS, PEEPHOLES, BasicLSTMCell, LSTMVariantCell,
+                   PeepholeLSTMCell, PseudoLSTMCell)
+from .lstm_backward import LSTMGradients, LSTMStates, lstm_bptt, lstm_states
 from .tasks import DELAYED_RECALL_BASELINE_MSE, delayed_recall
 from .training import FinalStateRegressor, train_regression
 from .source import show_source
@@ -48,7 +55,8 @@ from .versions import show_versions, versions
 __all__ = [
     "__version__",
     # Chapter 1-2: cells and the recurrence
-    "Cell", "Recurrent", "State", "check_positive_int", "VanillaRNNCell",
+    "Cell", "Recurrent", "State", "check_positive_int", "check_finite_real",
+    "VanillaRNNCell",
     "NONLINEARITIES",
     # Chapter 3: sensitivity
     "MAX_SLOPE", "SensitivityBounds", "activation_slope",
@@ -66,7 +74,9 @@ __all__ = [
     "vanilla_rtrl", "vanilla_states",
     # Part II
     "AdditiveCell", "PrototypeLSTMCell", "NormalizedPrototypeLSTMCell",
-    "GRUCell", "RESET_PLACEMENTS",
+    "GRUCell", "RESET_PLACEMENTS", "PseudoLSTMCell", "LSTMVariantCell",
+    "LSTM_VARIANTS", "BasicLSTMCell", "PeepholeLSTMCell", "PEEPHOLES",
+    "LSTMGradients", "LSTMStates", "lstm_bptt", "lstm_states",
     # experiments
     "DELAYED_RECALL_BASELINE_MSE", "delayed_recall", "FinalStateRegressor",
     "train_regression",

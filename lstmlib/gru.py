@@ -13,13 +13,12 @@ reset *after* it, r ⊙ (W s + b_W). :class:`GRUCell` computes either.
 from __future__ import annotations
 
 import math
-from numbers import Real
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .recurrent import Cell
+from .recurrent import Cell, check_finite_real
 
 __all__ = ["RESET_PLACEMENTS", "GRUCell"]
 
@@ -84,15 +83,9 @@ class GRUCell(Cell):
         if reset not in RESET_PLACEMENTS:
             raise ValueError(f"GRUCell: expected reset to be one of "
                              f"{list(RESET_PLACEMENTS)}, got {reset!r}")
-        if isinstance(update_bias, bool) or \
-                not isinstance(update_bias, Real):
-            raise TypeError(f"GRUCell: expected update_bias to be a real "
-                            f"number, got {type(update_bias).__name__}")
-        if not math.isfinite(update_bias):
-            raise ValueError(f"GRUCell: expected update_bias to be finite, "
-                             f"got {update_bias!r}")
         self.reset = reset
-        self.update_bias = float(update_bias)
+        self.update_bias = check_finite_real("GRUCell", "update_bias",
+                                             update_bias)
         n, m = state_size, input_size
         self.W_gates = nn.Parameter(torch.empty(2 * n, n))
         self.W = nn.Parameter(torch.empty(n, n))

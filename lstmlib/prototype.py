@@ -10,27 +10,14 @@ why it drifts; the normalized prototype divides the state by
 from __future__ import annotations
 
 import math
-from numbers import Real
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .recurrent import Cell
+from .recurrent import Cell, check_finite_real
 
 __all__ = ["NormalizedPrototypeLSTMCell", "PrototypeLSTMCell"]
-
-
-def _check_bias(owner: str, name: str, value) -> float:
-    """``value`` as a float; ``TypeError``/``ValueError`` naming ``owner``
-    and ``name`` unless it is a finite real number (``bool`` is refused)."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{owner}: expected {name} to be a real number, "
-                        f"got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ValueError(f"{owner}: expected {name} to be finite, "
-                         f"got {value!r}")
-    return float(value)
 
 
 class PrototypeLSTMCell(Cell):
@@ -72,7 +59,7 @@ class PrototypeLSTMCell(Cell):
     def __init__(self, input_size: int, state_size: int, *,
                  forget_bias: float = 1.0):
         super().__init__(input_size, state_size)
-        self.forget_bias = _check_bias(type(self).__name__, "forget_bias",
+        self.forget_bias = check_finite_real(type(self).__name__, "forget_bias",
                                        forget_bias)
         n, m = state_size, input_size
         self.W_gates = nn.Parameter(torch.empty(3 * n, n))

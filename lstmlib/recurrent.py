@@ -24,6 +24,8 @@ inputs have been validated, so a cell used on its own and a cell unrolled by
 
 from __future__ import annotations
 
+import math
+from numbers import Real
 from typing import Tuple, Union
 
 import torch
@@ -31,7 +33,8 @@ from torch import Tensor, nn
 
 State = Union[Tensor, Tuple[Tensor, ...]]
 
-__all__ = ["Cell", "Recurrent", "State", "check_positive_int"]
+__all__ = ["Cell", "Recurrent", "State", "check_positive_int",
+           "check_finite_real"]
 
 
 def _describe(value) -> str:
@@ -58,6 +61,18 @@ def check_positive_int(owner: str, name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{owner}: expected {name} to be a positive int, "
                          f"got {value!r}")
+
+
+def check_finite_real(owner: str, name: str, value) -> float:
+    """``value`` as a float; ``TypeError``/``ValueError`` naming ``owner``
+    and ``name`` unless it is a finite real number (``bool`` is refused)."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{owner}: expected {name} to be a real number, "
+                        f"got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{owner}: expected {name} to be finite, "
+                         f"got {value!r}")
+    return float(value)
 
 
 class Cell(nn.Module):
