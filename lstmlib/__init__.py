@@ -17,6 +17,8 @@ Its modules follow the book's parts:
 * :mod:`lstmlib.lstm`, :mod:`lstmlib.lstm_backward`: the pseudo LSTM, the
   eight variants between it and the basic LSTM, the basic and peephole
   LSTMs, and the basic LSTM's backward pass by hand
+* :mod:`lstmlib.diagrams`: data-flow diagrams of cells, traced from their
+  code
 * :mod:`lstmlib.tasks`: synthetic sequence tasks used by the experiments
 * :mod:`lstmlib.training`: small, seeded training loops
 * :mod:`lstmlib.source`, :mod:`lstmlib.versions`: showing the library's own
@@ -47,6 +49,7 @@ from .gru import RESET_PLACEMENTS, GRUCell
 from .lstm import (LSTM_VARIANTS, PEEPHOLES, BasicLSTMCell, LSTMVariantCell,
                    PeepholeLSTMCell, PseudoLSTMCell)
 from .lstm_backward import LSTMGradients, LSTMStates, lstm_bptt, lstm_states
+from .diagrams import DataFlowGraph, dataflow, draw_dataflow
 from .tasks import DELAYED_RECALL_BASELINE_MSE, delayed_recall
 from .training import FinalStateRegressor, train_regression
 from .source import show_source
@@ -77,6 +80,7 @@ __all__ = [
     "GRUCell", "RESET_PLACEMENTS", "PseudoLSTMCell", "LSTMVariantCell",
     "LSTM_VARIANTS", "BasicLSTMCell", "PeepholeLSTMCell", "PEEPHOLES",
     "LSTMGradients", "LSTMStates", "lstm_bptt", "lstm_states",
+    "DataFlowGraph", "dataflow", "draw_dataflow",
     # experiments
     "DELAYED_RECALL_BASELINE_MSE", "delayed_recall", "FinalStateRegressor",
     "train_regression",

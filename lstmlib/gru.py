@@ -77,6 +77,8 @@ class GRUCell(Cell):
     Outputs: ``(s_t, s_t)``, each ``(B, n)``: the output is the new state.
     """
 
+    gate_names = ("r", "z", "s_tilde")
+
     def __init__(self, input_size: int, state_size: int, *,
                  reset: str = "before", update_bias: float = 1.0):
         super().__init__(input_size, state_size)

@@ -125,6 +125,8 @@ class PseudoLSTMCell(_LSTMFamilyCell):
     Outputs: ``(φ(s_t), s_t)``, each ``(B, n)``.
     """
 
+    gate_names = ("i", "f", "o", "s_tilde")
+
     def __init__(self, input_size: int, state_size: int, *,
                  forget_bias: float = 1.0):
         n = state_size
@@ -217,6 +219,8 @@ class LSTMVariantCell(_LSTMFamilyCell):
     Inputs: ``x`` ``(B, m)``, state ``(h, c)``, each ``(B, n)``.
     Outputs: ``(output_t, (h_t, c_t))``, each ``(B, n)``.
     """
+
+    gate_names = ("i", "f", "c_tilde", "o")
 
     state_names = ("h", "c")
 
@@ -361,6 +365,8 @@ class BasicLSTMCell(_LSTMFamilyCell):
     Outputs: ``(h_t, (h_t, c_t))``, each ``(B, n)``.
     """
 
+    gate_names = ("i", "f", "c_tilde", "o")
+
     state_names = ("h", "c")
 
     def __init__(self, input_size: int, state_size: int, *,
@@ -478,6 +484,8 @@ class PeepholeLSTMCell(_LSTMFamilyCell):
     Inputs: ``x`` ``(B, m)``, state ``(h, c)``, each ``(B, n)``.
     Outputs: ``(h_t, (h_t, c_t))``, each ``(B, n)``.
     """
+
+    gate_names = ("i", "f", "c_tilde", "o")
 
     state_names = ("h", "c")
 

@@ -56,6 +56,8 @@ class PrototypeLSTMCell(Cell):
     Outputs: ``(s_t, s_t)``, each ``(B, n)``: the output is the new state.
     """
 
+    gate_names = ("i", "f", "o", "s_tilde")
+
     def __init__(self, input_size: int, state_size: int, *,
                  forget_bias: float = 1.0):
         super().__init__(input_size, state_size)

@@ -103,6 +103,10 @@ class Cell(nn.Module):
     """
 
     state_names: Tuple[str, ...] = ("s",)
+    #: Names of the state_size-wide blocks of ``project_input(x)`` (the rows
+    #: of a fused U and b), in order; empty for a single block. Diagrams
+    #: (:mod:`lstmlib.diagrams`) label a fused product's blocks with them.
+    gate_names: Tuple[str, ...] = ()
 
     def __init__(self, input_size: int, state_size: int):
         super().__init__()
