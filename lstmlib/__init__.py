@@ -12,6 +12,8 @@ Its modules follow the book's parts:
   by hand (Chapter 5)
 * :mod:`lstmlib.additive`: :class:`AdditiveCell`, writing without control
   (Chapter 6)
+* :mod:`lstmlib.selectivity`: the prototype's step with its gates as
+  inputs, and its Jacobians by the gates (Chapter 7)
 * :mod:`lstmlib.prototype`, :mod:`lstmlib.gru`: the prototype LSTM, its
   normalized form and the GRU
 * :mod:`lstmlib.lstm`, :mod:`lstmlib.lstm_backward`: the pseudo LSTM, the
@@ -45,6 +47,8 @@ from .bptt import (VanillaGradients, activation_derivative,
                    vanilla_states)
 from .additive import AdditiveCell
 from .prototype import NormalizedPrototypeLSTMCell, PrototypeLSTMCell
+from .selectivity import (GateJacobians, GateValues, gate_jacobians,
+                          prototype_gates, prototype_update)
 from .gru import RESET_PLACEMENTS, GRUCell
 from .lstm import (LSTM_VARIANTS, PEEPHOLES, BasicLSTMCell, LSTMVariantCell,
                    PeepholeLSTMCell, PseudoLSTMCell)
@@ -76,7 +80,8 @@ __all__ = [
     "online_bptt_gradient_errors", "truncated_bptt", "vanilla_bptt",
     "vanilla_rtrl", "vanilla_states",
     # Part II
-    "AdditiveCell", "PrototypeLSTMCell", "NormalizedPrototypeLSTMCell",
+    "AdditiveCell", "GateJacobians", "GateValues", "gate_jacobians",
+    "prototype_gates", "prototype_update", "PrototypeLSTMCell", "NormalizedPrototypeLSTMCell",
     "GRUCell", "RESET_PLACEMENTS", "PseudoLSTMCell", "LSTMVariantCell",
     "LSTM_VARIANTS", "BasicLSTMCell", "PeepholeLSTMCell", "PEEPHOLES",
     "LSTMGradients", "LSTMStates", "lstm_bptt", "lstm_states",
