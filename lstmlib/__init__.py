@@ -16,6 +16,8 @@ Its modules follow the book's parts:
   inputs, and its Jacobians by the gates (Chapter 7)
 * :mod:`lstmlib.prototype`, :mod:`lstmlib.gru`: the prototype LSTM, its
   normalized form and the GRU
+* :mod:`lstmlib.drift`: measuring internal state drift (state size and
+  gate saturation) along a trajectory and during training (Chapter 9)
 * :mod:`lstmlib.lstm`, :mod:`lstmlib.lstm_backward`: the pseudo LSTM, the
   eight variants between it and the basic LSTM, the basic and peephole
   LSTMs, and the basic LSTM's backward pass by hand
@@ -50,6 +52,8 @@ from .prototype import NormalizedPrototypeLSTMCell, PrototypeLSTMCell
 from .selectivity import (GateJacobians, GateValues, gate_jacobians,
                           prototype_gates, prototype_update)
 from .gru import RESET_PLACEMENTS, GRUCell
+from .drift import (DriftLog, GateTrajectory, gate_trajectory,
+                    saturated_fraction, train_regression_logging_drift)
 from .lstm import (LSTM_VARIANTS, PEEPHOLES, BasicLSTMCell, LSTMVariantCell,
                    PeepholeLSTMCell, PseudoLSTMCell)
 from .lstm_backward import LSTMGradients, LSTMStates, lstm_bptt, lstm_states
@@ -82,6 +86,8 @@ __all__ = [
     # Part II
     "AdditiveCell", "GateJacobians", "GateValues", "gate_jacobians",
     "prototype_gates", "prototype_update", "PrototypeLSTMCell", "NormalizedPrototypeLSTMCell",
+    "DriftLog", "GateTrajectory", "gate_trajectory", "saturated_fraction",
+    "train_regression_logging_drift",
     "GRUCell", "RESET_PLACEMENTS", "PseudoLSTMCell", "LSTMVariantCell",
     "LSTM_VARIANTS", "BasicLSTMCell", "PeepholeLSTMCell", "PEEPHOLES",
     "LSTMGradients", "LSTMStates", "lstm_bptt", "lstm_states",

@@ -1,0 +1,179 @@
+"""Internal state drift, measured: how large a cell's state grows and how
+many of its gates saturate, along a trajectory and during training.
+
+Hochreiter and Schmidhuber (1997) named the problem: if the writes to an
+unbounded state are mostly of one sign, the state drifts away, and the
+sigmoids that read it go flat. The two symptoms are measured here:
+
+* the size of the state, ``‖s_t‖`` (Euclidean norm over the n units);
+* the saturation of the gates, the fraction of gate values g = σ(·) whose
+  slope σ' = g (1 - g) is below a threshold (0.01 by default, which holds
+  when g < 0.0101 or g > 0.9899): a gate there hardly responds to its
+  inputs and passes almost no gradient back to them.
+
+The gates of a step are whatever the cell's ``step`` computes with the
+logistic sigmoid, recorded as it runs, so the measurement works for every
+gated cell of the book without restating its equations.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode
+
+from .recurrent import Cell, Recurrent, State, check_positive_int
+
+__all__ = ["DriftLog", "GateTrajectory", "gate_trajectory",
+           "saturated_fraction", "train_regression_logging_drift"]
+
+_SIGMOIDS = (torch.sigmoid, Tensor.sigmoid, F.sigmoid)
+
+
+class _SigmoidRecorder(TorchFunctionMode):
+    """Keeps the output of every sigmoid computed while it is active."""
+
+    def __init__(self):
+        super().__init__()
+        self.outputs: list[Tensor] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func in _SIGMOIDS:
+            self.outputs.append(out)
+        return out
+
+
+class GateTrajectory(NamedTuple):
+    """What :func:`gate_trajectory` records.
+
+    states: ``(T, B, n)``, the states s_1 ... s_T; a tuple of such Tensors
+        for a cell with several state parts, in the order of ``state_names``.
+    gates: ``(T, B, G)``, every sigmoid output of each step, concatenated in
+        the order the step computes them (G = 3n for the prototype's
+        i | f | o, 2n for the GRU's r | z).
+    """
+
+    states: State
+    gates: Tensor
+
+
+def gate_trajectory(cell: Cell, x: Tensor, state: State | None = None
+                    ) -> GateTrajectory:
+    """Run ``cell`` over ``x`` ``(T, B, m)`` from ``state`` (zeros if
+    ``None``) and record its states and gates at every step.
+
+    The computation is the cell's own (``project_input`` once, then
+    ``step`` T times, as :class:`~lstmlib.Recurrent` does); the gates are
+    the outputs of the sigmoids it evaluates. A cell that computes no
+    sigmoid raises ``ValueError``.
+    """
+    x, state = Recurrent(cell).time_major_and_state(x, state)
+    x_proj = cell.project_input(x)                  # all T steps at once
+    states, gates = [], []
+    for x_t in x_proj:
+        with _SigmoidRecorder() as recorder:
+            _, state = cell.step(x_t, state)
+        if not recorder.outputs:
+            raise ValueError(f"gate_trajectory: expected a gated cell, but "
+                             f"{type(cell).__name__}.step computes no "
+                             f"sigmoid")
+        states.append(state)
+        gates.append(torch.cat(recorder.outputs, dim=-1))   # (B, G)
+    if isinstance(state, Tensor):
+        stacked = torch.stack(states)                        # (T, B, n)
+    else:
+        stacked = tuple(torch.stack(part) for part in zip(*states))
+    return GateTrajectory(stacked, torch.stack(gates))
+
+
+def saturated_fraction(gates: Tensor, max_slope: float = 0.01) -> Tensor:
+    """The fraction of gate values g whose slope σ' = g (1 - g) is below
+    ``max_slope``, for each step: ``gates`` ``(T, ...)`` gives ``(T,)``."""
+    if not isinstance(gates, Tensor) or gates.dim() < 1:
+        raise TypeError(f"saturated_fraction: expected a Tensor (T, ...) of "
+                        f"gate values, got {type(gates).__name__}")
+    if not 0 < max_slope <= 0.25:
+        raise ValueError(f"saturated_fraction: expected 0 < max_slope <= "
+                         f"0.25 (σ' never exceeds 1/4), got {max_slope!r}")
+    flat = (gates * (1 - gates) < max_slope).reshape(gates.shape[0], -1)
+    return flat.to(gates.dtype).mean(dim=1)
+
+
+class DriftLog(NamedTuple):
+    """Measurements on a fixed probe batch, taken every few training steps.
+
+    step: ``(K,)`` training steps at which the probe ran (0 = before
+        training, the last = after it).
+    state_norm: ``(K,)`` the largest ``‖s_t‖`` over the probe's steps and
+        sequences (for a cell with several state parts, the norm of their
+        concatenation).
+    saturated: ``(K,)`` the fraction of all gate values of the probe with
+        σ' < 0.01.
+    """
+
+    step: Tensor
+    state_norm: Tensor
+    saturated: Tensor
+
+
+def _probe(cell: Cell, x: Tensor) -> tuple[float, float]:
+    with torch.no_grad():
+        states, gates = gate_trajectory(cell, x)
+    if not isinstance(states, Tensor):
+        states = torch.cat(states, dim=-1)
+    return (states.norm(dim=-1).max().item(),
+            saturated_fraction(gates).mean().item())
+
+
+def train_regression_logging_drift(
+    model: nn.Module,
+    make_batch: Callable[[torch.Generator], tuple[Tensor, Tensor]],
+    probe: Tensor,
+    *,
+    steps: int,
+    every: int = 20,
+    lr: float = 1e-2,
+    seed: int = 0,
+    clip_norm: float | None = 1.0,
+) -> tuple[list[float], DriftLog]:
+    """:func:`~lstmlib.train_regression`, measuring drift as it goes.
+
+    The training is exactly that of ``train_regression`` (Adam on the mean
+    squared error, a fresh batch from ``make_batch`` each step, gradients
+    clipped to ``clip_norm``; same seed, same losses). Before the first
+    step, every ``every`` steps and after the last, the cell
+    ``model.recurrent.cell`` (a :class:`~lstmlib.FinalStateRegressor`'s)
+    is run on the fixed inputs ``probe`` ``(T, B, m)`` and its largest
+    state norm and gate saturation are recorded.
+
+    Returns the training loss of every step and the :class:`DriftLog`.
+    """
+    check_positive_int("train_regression_logging_drift", "steps", steps)
+    check_positive_int("train_regression_logging_drift", "every", every)
+    cell = getattr(getattr(model, "recurrent", None), "cell", None)
+    if not isinstance(cell, Cell):
+        raise TypeError(f"train_regression_logging_drift: expected a model "
+                        f"with a cell at model.recurrent.cell (e.g. a "
+                        f"FinalStateRegressor), got {type(model).__name__}")
+    generator = torch.Generator().manual_seed(seed)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    losses, log = [], []
+    for k in range(steps):
+        if k % every == 0:
+            log.append((k, *_probe(cell, probe)))
+        x, target = make_batch(generator)
+        loss = nn.functional.mse_loss(model(x), target)
+        optimiser.zero_grad()
+        loss.backward()
+        if clip_norm is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+        optimiser.step()
+        losses.append(loss.item())
+    log.append((steps, *_probe(cell, probe)))
+    step, norm, saturated = zip(*log)
+    return losses, DriftLog(torch.tensor(step), torch.tensor(norm),
+                            torch.tensor(saturated))
