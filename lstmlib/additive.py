@@ -7,7 +7,6 @@ wrong when every write is accepted.
 """
 from __future__ import annotations
 
-import math
 from typing import Tuple
 
 import torch
@@ -15,7 +14,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .recurrent import Cell
-from .vanilla import NONLINEARITIES
+from .vanilla import nonlinearity_named
 
 __all__ = ["AdditiveCell"]
 
@@ -50,12 +49,8 @@ class AdditiveCell(Cell):
     def __init__(self, input_size: int, state_size: int, *,
                  nonlinearity: str = "tanh", recurrent_write: bool = True):
         super().__init__(input_size, state_size)
-        if nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"AdditiveCell: expected nonlinearity to be one "
-                             f"of {sorted(NONLINEARITIES)}, got "
-                             f"{nonlinearity!r}")
+        self.phi = nonlinearity_named("AdditiveCell", nonlinearity)
         self.nonlinearity = nonlinearity
-        self.phi = NONLINEARITIES[nonlinearity]
         self.recurrent_write = bool(recurrent_write)
         if self.recurrent_write:
             self.W = nn.Parameter(torch.empty(state_size, state_size))
@@ -64,9 +59,7 @@ class AdditiveCell(Cell):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        bound = 1.0 / math.sqrt(self.state_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -bound, bound)
+        self.uniform_parameters_()
 
     def project_input(self, x: Tensor) -> Tensor:
         return F.linear(x, self.U, self.b)       # U x_t + b: (..., n)

@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
 from .recurrent import Cell, Recurrent, State, check_positive_int
+from .training import train_regression
 
 __all__ = ["DriftLog", "GateTrajectory", "gate_trajectory",
            "saturated_fraction", "train_regression_logging_drift"]
@@ -159,21 +160,15 @@ def train_regression_logging_drift(
         raise TypeError(f"train_regression_logging_drift: expected a model "
                         f"with a cell at model.recurrent.cell (e.g. a "
                         f"FinalStateRegressor), got {type(model).__name__}")
-    generator = torch.Generator().manual_seed(seed)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    losses, log = [], []
-    for k in range(steps):
-        if k % every == 0:
+    log = []
+
+    def probe_now(k: int) -> None:
+        if k % every == 0 or k == steps:
             log.append((k, *_probe(cell, probe)))
-        x, target = make_batch(generator)
-        loss = nn.functional.mse_loss(model(x), target)
-        optimiser.zero_grad()
-        loss.backward()
-        if clip_norm is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-        optimiser.step()
-        losses.append(loss.item())
-    log.append((steps, *_probe(cell, probe)))
+
+    losses = train_regression(model, make_batch, steps=steps, lr=lr,
+                              seed=seed, clip_norm=clip_norm,
+                              before_step=probe_now)
     step, norm, saturated = zip(*log)
     return losses, DriftLog(torch.tensor(step), torch.tensor(norm),
                             torch.tensor(saturated))

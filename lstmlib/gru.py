@@ -12,7 +12,6 @@ reset *after* it, r ⊙ (W s + b_W). :class:`GRUCell` computes either.
 """
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import Tensor, nn
@@ -101,10 +100,8 @@ class GRUCell(Cell):
 
     def reset_parameters(self) -> None:
         n = self.state_size
-        bound = 1.0 / math.sqrt(n)
+        self.uniform_parameters_(exclude=("b", "b_W"))
         with torch.no_grad():
-            for weight in (self.W_gates, self.W, self.U):
-                nn.init.uniform_(weight, -bound, bound)
             self.b.zero_()
             self.b[n:2 * n].fill_(self.update_bias)       # b_z
             if self.b_W is not None:

@@ -18,8 +18,6 @@ layout: gates i | f | o, then the candidate write s̃.
 """
 from __future__ import annotations
 
-import math
-from numbers import Real
 
 import torch
 from torch import Tensor, nn
@@ -75,11 +73,8 @@ class _LSTMFamilyCell(Cell):
         """Weights from U(-1/√n, 1/√n) (PyTorch's default); b = 0 except
         the forget gate's block, b_f = ``forget_bias``."""
         n = self.state_size
-        bound = 1.0 / math.sqrt(n)
+        self.uniform_parameters_(exclude=("b",))
         with torch.no_grad():
-            for name, p in self.named_parameters():
-                if name != "b":
-                    nn.init.uniform_(p, -bound, bound)
             self.b.zero_()
             self.b[n:2 * n] = self.forget_bias
 

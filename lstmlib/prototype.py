@@ -9,7 +9,6 @@ why it drifts; the normalized prototype divides the state by
 """
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import Tensor, nn
@@ -72,10 +71,8 @@ class PrototypeLSTMCell(Cell):
 
     def reset_parameters(self) -> None:
         n = self.state_size
-        bound = 1.0 / math.sqrt(n)
+        self.uniform_parameters_(exclude=("b",))
         with torch.no_grad():
-            for weight in (self.W_gates, self.W, self.U):
-                nn.init.uniform_(weight, -bound, bound)
             self.b.zero_()
             self.b[n:2 * n].fill_(self.forget_bias)       # b_f
 

@@ -135,6 +135,16 @@ class Cell(nn.Module):
                       for _ in self.state_names)
         return parts[0] if len(parts) == 1 else parts
 
+    def uniform_parameters_(self, exclude: Tuple[str, ...] = ()) -> None:
+        """Draw every parameter not named in ``exclude`` from
+        U(-1/√n, 1/√n), n = state_size: PyTorch's default for its recurrent
+        modules, and the starting point of every cell's reset_parameters."""
+        bound = 1.0 / math.sqrt(self.state_size)
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if name not in exclude:
+                    nn.init.uniform_(p, -bound, bound)
+
     def project_input(self, x: Tensor) -> Tensor:
         """The input's contribution to a step, for any leading shape
         ``(..., input_size)``. The default passes ``x`` through unchanged."""

@@ -7,7 +7,7 @@ from typing import Callable, List, Tuple
 import torch
 from torch import Tensor, nn
 
-from .recurrent import Cell, Recurrent
+from .recurrent import Cell, Recurrent, check_positive_int
 
 __all__ = ["FinalStateRegressor", "train_regression"]
 
@@ -39,20 +39,25 @@ def train_regression(
     lr: float = 1e-2,
     seed: int = 0,
     clip_norm: float | None = 1.0,
+    before_step: Callable[[int], None] | None = None,
 ) -> List[float]:
     """Fit ``model(x) ≈ target`` by Adam on the mean squared error.
 
     ``make_batch(generator)`` draws a fresh ``(x, target)`` batch each step
-    from a generator seeded with ``seed``, so a run is reproducible. Gradients are
-    clipped to norm ``clip_norm`` (``None`` disables clipping). Returns the
-    training loss of every step.
+    from a generator seeded with ``seed``, so a run is reproducible.
+    Gradients are clipped to norm ``clip_norm`` (``None`` disables
+    clipping). ``before_step(k)``, if given, is called before step
+    ``k = 0, ..., steps - 1`` and once more with ``k = steps`` after the
+    last, e.g. to measure the model as it trains. Returns the training loss
+    of every step.
     """
-    if steps < 1:
-        raise ValueError(f"train_regression: expected steps >= 1, got {steps}")
+    check_positive_int("train_regression", "steps", steps)
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
-    for _ in range(steps):
+    for k in range(steps):
+        if before_step is not None:
+            before_step(k)
         x, target = make_batch(generator)
         loss = nn.functional.mse_loss(model(x), target)
         optimiser.zero_grad()
@@ -61,4 +66,6 @@ def train_regression(
             nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
         optimiser.step()
         losses.append(loss.item())
+    if before_step is not None:
+        before_step(steps)
     return losses

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Tuple
 
 import torch
@@ -11,7 +10,7 @@ from torch.nn import functional as F
 
 from .recurrent import Cell
 
-__all__ = ["VanillaRNNCell", "NONLINEARITIES"]
+__all__ = ["VanillaRNNCell", "NONLINEARITIES", "nonlinearity_named"]
 
 #: The activation functions φ a vanilla cell accepts, by name.
 NONLINEARITIES = {
@@ -19,6 +18,15 @@ NONLINEARITIES = {
     "relu": torch.relu,
     "sigmoid": torch.sigmoid,
 }
+
+
+def nonlinearity_named(owner: str, name: str):
+    """The activation called ``name``; ``ValueError`` naming ``owner`` and
+    the allowed names otherwise."""
+    if name not in NONLINEARITIES:
+        raise ValueError(f"{owner}: expected nonlinearity to be one of "
+                         f"{sorted(NONLINEARITIES)}, got {name!r}")
+    return NONLINEARITIES[name]
 
 
 class VanillaRNNCell(Cell):
@@ -51,22 +59,15 @@ class VanillaRNNCell(Cell):
         self, input_size: int, state_size: int, nonlinearity: str = "tanh"
     ):
         super().__init__(input_size, state_size)
-        if nonlinearity not in NONLINEARITIES:
-            raise ValueError(
-                f"VanillaRNNCell: expected nonlinearity to be one of "
-                f"{sorted(NONLINEARITIES)}, got {nonlinearity!r}"
-            )
+        self.phi = nonlinearity_named("VanillaRNNCell", nonlinearity)
         self.nonlinearity = nonlinearity
-        self.phi = NONLINEARITIES[nonlinearity]
         self.W = nn.Parameter(torch.empty(state_size, state_size))
         self.U = nn.Parameter(torch.empty(state_size, input_size))
         self.b = nn.Parameter(torch.empty(state_size))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        bound = 1.0 / math.sqrt(self.state_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -bound, bound)
+        self.uniform_parameters_()
 
     def project_input(self, x: Tensor) -> Tensor:
         return F.linear(x, self.U, self.b)  # U x_t + b: (..., n)

@@ -7,13 +7,7 @@ from lstmlib import AdditiveCell
 from lstmlib.sensitivity import jacobian_norms, step_jacobians
 
 
-@pytest.fixture(autouse=True)
-def float64_and_seeded():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 
 @pytest.mark.parametrize("recurrent_write", [True, False])

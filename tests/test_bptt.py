@@ -16,13 +16,7 @@ from lstmlib.bptt import (VanillaGradients, activation_derivative,
 NONLINEARITIES = ["tanh", "sigmoid", "relu"]
 
 
-@pytest.fixture(autouse=True)
-def float64_and_seeded():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 
 def problem(nonlinearity, T=7, B=3, m=2, n=4):

@@ -15,13 +15,7 @@ from lstmlib.diagrams import (DataFlowGraph, dataflow, draw_dataflow,
 matplotlib.use("Agg")
 
 
-@pytest.fixture(autouse=True)
-def float64_and_seeded():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 
 # -- small gated cells written the way lstmlib's cells are --------------------

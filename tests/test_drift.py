@@ -19,13 +19,7 @@ from lstmlib.prototype import NormalizedPrototypeLSTMCell, PrototypeLSTMCell
 from lstmlib.training import train_regression
 
 
-@pytest.fixture(autouse=True)
-def float64_and_seeded():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 
 def prototype_gates_by_hand(cell, x_t, s):

@@ -17,13 +17,7 @@ from lstmlib.initialization import initialize_recurrent_, orthogonal_
 TOL = 1e-6
 
 
-@pytest.fixture(autouse=True)
-def float64_and_seeded():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 
 def randomize_(cell, scale=0.5):

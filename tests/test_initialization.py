@@ -14,13 +14,7 @@ from lstmlib.initialization import (initialize_recurrent_, orthogonal_,
                                     xavier_uniform_, xavier_uniform_bound)
 
 
-@pytest.fixture(autouse=True)
-def float64_and_seeded():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 
 def generator(seed=0):

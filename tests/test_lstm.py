@@ -24,13 +24,7 @@ m, n, T, B = 3, 4, 6, 2
 sig, phi = torch.sigmoid, torch.tanh
 
 
-@pytest.fixture(autouse=True)
-def float64_and_seeded():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 
 def randomized(cell, std=0.6):

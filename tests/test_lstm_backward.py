@@ -9,13 +9,7 @@ from lstmlib.lstm_backward import LSTMGradients, lstm_bptt, lstm_states
 from lstmlib.sensitivity import step_jacobians
 
 
-@pytest.fixture(autouse=True)
-def float64_and_seeded():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 
 def problem(T, B, m, n):

@@ -12,13 +12,7 @@ from lstmlib.prototype import NormalizedPrototypeLSTMCell, PrototypeLSTMCell
 CELLS = [PrototypeLSTMCell, NormalizedPrototypeLSTMCell]
 
 
-@pytest.fixture(autouse=True)
-def float64_and_seeded():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 
 def randomize_(cell, scale=0.5):

@@ -9,14 +9,7 @@ from lstmlib import Cell, Recurrent, VanillaRNNCell
 TOL = 1e-6
 
 
-@pytest.fixture(autouse=True)
-def float64_and_seeded():
-    """Comparisons run in float64 (the contract is 1e-6 in float64), seeded."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 
 def manual_loop(cell, x, state):

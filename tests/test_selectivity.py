@@ -7,13 +7,7 @@ from lstmlib.selectivity import (GateValues, gate_jacobians, prototype_gates,
                                  prototype_update)
 
 
-@pytest.fixture(autouse=True)
-def float64_and_seeded():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 
 def randomized(m=3, n=5, scale=0.7):

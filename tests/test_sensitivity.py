@@ -14,13 +14,7 @@ from lstmlib.sensitivity import (MAX_SLOPE, activation_slope,
                                  vanilla_preactivations)
 
 
-@pytest.fixture(autouse=True)
-def float64_and_seeded():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 
 def test_vanilla_step_jacobian_is_diag_phi_prime_times_W():
