@@ -24,6 +24,8 @@ Its modules follow the book's parts:
 * :mod:`lstmlib.diagrams`: data-flow diagrams of cells, traced from their
   code
 * :mod:`lstmlib.tasks`: synthetic sequence tasks used by the experiments
+* :mod:`lstmlib.data`: Penn Treebank and Tiny Shakespeare (download,
+  checksum, offline copies), batching for truncated BPTT
 * :mod:`lstmlib.training`: small, seeded training loops
 * :mod:`lstmlib.source`, :mod:`lstmlib.versions`: showing the library's own
   source in a chapter, and the versions a result was produced with
@@ -58,7 +60,14 @@ from .lstm import (LSTM_VARIANTS, PEEPHOLES, BasicLSTMCell, LSTMVariantCell,
                    PeepholeLSTMCell, PseudoLSTMCell)
 from .lstm_backward import LSTMGradients, LSTMStates, lstm_bptt, lstm_states
 from .diagrams import DataFlowGraph, dataflow, draw_dataflow
-from .tasks import DELAYED_RECALL_BASELINE_MSE, delayed_recall
+from .tasks import (ADDING_BASELINE_MSE, ADDING_HOCHREITER_TOLERANCE,
+                    DELAYED_RECALL_BASELINE_MSE,
+                    adding_hochreiter_baseline_accuracy,
+                    adding_hochreiter_baseline_mse, adding_problem,
+                    copy_memory, copy_memory_baseline, delayed_recall)
+from .data import (CharCorpus, ChecksumError, Corpus, DownloadError,
+                   Vocabulary, batchify, bptt_windows, load_ptb,
+                   load_tiny_shakespeare, locate_data_file)
 from .training import FinalStateRegressor, train_regression
 from .source import show_source
 from .versions import show_versions, versions
@@ -94,7 +103,13 @@ __all__ = [
     "DataFlowGraph", "dataflow", "draw_dataflow",
     # experiments
     "DELAYED_RECALL_BASELINE_MSE", "delayed_recall", "FinalStateRegressor",
-    "train_regression",
+    "train_regression", "ADDING_BASELINE_MSE", "ADDING_HOCHREITER_TOLERANCE",
+    "adding_hochreiter_baseline_accuracy", "adding_hochreiter_baseline_mse",
+    "adding_problem", "copy_memory", "copy_memory_baseline",
+    # data
+    "CharCorpus", "ChecksumError", "Corpus", "DownloadError", "Vocabulary",
+    "batchify", "bptt_windows", "load_ptb", "load_tiny_shakespeare",
+    "locate_data_file",
     # the book's tooling
     "show_source", "show_versions", "versions",
 ]
