@@ -27,6 +27,8 @@ Its modules follow the book's parts:
 * :mod:`lstmlib.data`: Penn Treebank and Tiny Shakespeare (download,
   checksum, offline copies), batching for truncated BPTT
 * :mod:`lstmlib.training`: small, seeded training loops
+* :mod:`lstmlib.torch_modules`: reading PyTorch's recurrent modules for the
+  cells' ``from_torch``
 * :mod:`lstmlib.source`, :mod:`lstmlib.versions`: showing the library's own
   source in a chapter, and the versions a result was produced with
 """
@@ -69,6 +71,7 @@ from .data import (CharCorpus, ChecksumError, Corpus, DownloadError,
                    Vocabulary, batchify, bptt_windows, load_ptb,
                    load_tiny_shakespeare, locate_data_file)
 from .training import FinalStateRegressor, train_regression
+from .torch_modules import TorchWeights, torch_weights
 from .source import show_source
 from .versions import show_versions, versions
 
@@ -110,6 +113,7 @@ __all__ = [
     "CharCorpus", "ChecksumError", "Corpus", "DownloadError", "Vocabulary",
     "batchify", "bptt_windows", "load_ptb", "load_tiny_shakespeare",
     "locate_data_file",
+    "TorchWeights", "torch_weights",
     # the book's tooling
     "show_source", "show_versions", "versions",
 ]

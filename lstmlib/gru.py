@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .torch_modules import torch_weights
 from .recurrent import Cell, check_finite_real
 
 __all__ = ["RESET_PLACEMENTS", "GRUCell"]
@@ -133,37 +134,20 @@ class GRUCell(Cell):
         """A reset="after" cell computing the same function as a one-layer,
         unidirectional ``nn.GRU`` or an ``nn.GRUCell`` (weights are copied,
         not shared)."""
-        if isinstance(module, nn.GRU):
-            if module.num_layers != 1 or module.bidirectional:
-                raise ValueError(
-                    f"GRUCell.from_torch: expected a 1-layer, "
-                    f"unidirectional nn.GRU, got "
-                    f"num_layers={module.num_layers}, "
-                    f"bidirectional={module.bidirectional}"
-                )
-            suffix = "_l0"
-        elif isinstance(module, nn.GRUCell):
-            suffix = ""
-        else:
-            raise TypeError(f"GRUCell.from_torch: expected nn.GRU or "
-                            f"nn.GRUCell, got {type(module).__name__}")
-        weight_ih = getattr(module, "weight_ih" + suffix)
-        weight_hh = getattr(module, "weight_hh" + suffix)
+        w = torch_weights("GRUCell.from_torch", module, nn.GRU, nn.GRUCell)
         n = module.hidden_size
         cell = cls(module.input_size, n, reset="after")
-        cell.to(device=weight_ih.device, dtype=weight_ih.dtype)
+        cell.to(device=w.weight_ih.device, dtype=w.weight_ih.dtype)
         with torch.no_grad():
-            cell.W_gates.copy_(weight_hh[:2 * n])
-            cell.W.copy_(weight_hh[2 * n:])
-            cell.U.copy_(weight_ih)
+            cell.W_gates.copy_(w.weight_hh[:2 * n])
+            cell.W.copy_(w.weight_hh[2 * n:])
+            cell.U.copy_(w.weight_ih)
             cell.b.zero_()
             cell.b_W.zero_()
-            if module.bias:
-                bias_ih = getattr(module, "bias_ih" + suffix)
-                bias_hh = getattr(module, "bias_hh" + suffix)
-                cell.b.add_(bias_ih)                      # b_r, b_z, b_s̃
-                cell.b[:2 * n].add_(bias_hh[:2 * n])      # + b_hr, b_hz
-                cell.b_W.copy_(bias_hh[2 * n:])           # b_hn
+            if w.bias_ih is not None:
+                cell.b.add_(w.bias_ih)                    # b_r, b_z, b_s̃
+                cell.b[:2 * n].add_(w.bias_hh[:2 * n])    # + b_hr, b_hz
+                cell.b_W.copy_(w.bias_hh[2 * n:])         # b_hn
         return cell
 
     def to_torch(self, kind: str = "GRU") -> nn.GRU | nn.GRUCell:

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .torch_modules import torch_weights
 from .recurrent import Cell, check_finite_real
 
 __all__ = ["LSTM_VARIANTS", "PEEPHOLES", "BasicLSTMCell",
@@ -387,31 +388,14 @@ class BasicLSTMCell(_LSTMFamilyCell):
         """A cell computing the same function as a one-layer,
         unidirectional ``nn.LSTM`` without projection, or an
         ``nn.LSTMCell`` (weights are copied, not shared)."""
-        if isinstance(module, nn.LSTM):
-            if module.num_layers != 1 or module.bidirectional \
-                    or module.proj_size != 0:
-                raise ValueError(
-                    f"BasicLSTMCell.from_torch: expected a 1-layer, "
-                    f"unidirectional nn.LSTM with proj_size=0, got "
-                    f"num_layers={module.num_layers}, "
-                    f"bidirectional={module.bidirectional}, "
-                    f"proj_size={module.proj_size}")
-            suffix = "_l0"
-        elif isinstance(module, nn.LSTMCell):
-            suffix = ""
-        else:
-            raise TypeError(f"BasicLSTMCell.from_torch: expected nn.LSTM or "
-                            f"nn.LSTMCell, got {type(module).__name__}")
-        weight_ih = getattr(module, "weight_ih" + suffix)
+        w = torch_weights("BasicLSTMCell.from_torch", module, nn.LSTM,
+                          nn.LSTMCell)
         cell = cls(module.input_size, module.hidden_size)
-        cell.to(device=weight_ih.device, dtype=weight_ih.dtype)
+        cell.to(device=w.weight_ih.device, dtype=w.weight_ih.dtype)
         with torch.no_grad():
-            cell.W.copy_(getattr(module, "weight_hh" + suffix))
-            cell.U.copy_(weight_ih)
-            cell.b.zero_()
-            if module.bias:
-                cell.b.add_(getattr(module, "bias_ih" + suffix))
-                cell.b.add_(getattr(module, "bias_hh" + suffix))
+            cell.W.copy_(w.weight_hh)
+            cell.U.copy_(w.weight_ih)
+            cell.b.copy_(w.summed_bias())       # only the sum matters
         return cell
 
     def to_torch(self, kind: str = "LSTM") -> nn.LSTM | nn.LSTMCell:

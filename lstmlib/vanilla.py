@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .torch_modules import torch_weights
 from .recurrent import Cell
 
 __all__ = ["VanillaRNNCell", "NONLINEARITIES", "nonlinearity_named"]
@@ -82,35 +83,15 @@ class VanillaRNNCell(Cell):
     def from_torch(cls, module: nn.RNN | nn.RNNCell) -> "VanillaRNNCell":
         """A cell computing the same function as a one-layer, unidirectional
         ``nn.RNN`` or an ``nn.RNNCell`` (weights are copied, not shared)."""
-        if isinstance(module, nn.RNN):
-            if module.num_layers != 1 or module.bidirectional:
-                raise ValueError(
-                    f"VanillaRNNCell.from_torch: expected a 1-layer, "
-                    f"unidirectional nn.RNN, got num_layers={module.num_layers}, "
-                    f"bidirectional={module.bidirectional}"
-                )
-            suffix = "_l0"
-        elif isinstance(module, nn.RNNCell):
-            suffix = ""
-        else:
-            raise TypeError(
-                f"VanillaRNNCell.from_torch: expected nn.RNN or nn.RNNCell, "
-                f"got {type(module).__name__}"
-            )
-        weight_ih = getattr(module, "weight_ih" + suffix)
-        cell = cls(
-            module.input_size,
-            module.hidden_size,
-            nonlinearity=module.nonlinearity,
-        )
-        cell.to(device=weight_ih.device, dtype=weight_ih.dtype)
+        w = torch_weights("VanillaRNNCell.from_torch", module, nn.RNN,
+                          nn.RNNCell)
+        cell = cls(module.input_size, module.hidden_size,
+                   nonlinearity=module.nonlinearity)
+        cell.to(device=w.weight_ih.device, dtype=w.weight_ih.dtype)
         with torch.no_grad():
-            cell.W.copy_(getattr(module, "weight_hh" + suffix))
-            cell.U.copy_(weight_ih)
-            cell.b.zero_()
-            if module.bias:
-                cell.b.add_(getattr(module, "bias_ih" + suffix))
-                cell.b.add_(getattr(module, "bias_hh" + suffix))
+            cell.W.copy_(w.weight_hh)
+            cell.U.copy_(w.weight_ih)
+            cell.b.copy_(w.summed_bias())       # only the sum matters
         return cell
 
     def to_torch(self, kind: str = "RNN") -> nn.RNN | nn.RNNCell:

@@ -1,0 +1,60 @@
+"""Reading the weights of PyTorch's recurrent modules.
+
+Every lstmlib cell with a PyTorch counterpart has a ``from_torch``
+classmethod; this module does the part they share: accept the one-layer,
+unidirectional module (``nn.RNN``, ``nn.GRU``, ``nn.LSTM``) or its ``*Cell``
+twin, refuse anything else with a message that says why, and hand over its
+four weight tensors.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["TorchWeights", "torch_weights"]
+
+
+class TorchWeights(NamedTuple):
+    """The weights of a one-layer PyTorch recurrent module, gates stacked by
+    rows in PyTorch's order. The biases are ``None`` for ``bias=False``."""
+
+    weight_ih: Tensor
+    weight_hh: Tensor
+    bias_ih: Tensor | None
+    bias_hh: Tensor | None
+
+    def summed_bias(self) -> Tensor:
+        """``bias_ih + bias_hh``: where only the sum enters the equations,
+        lstmlib keeps one bias (zeros for a module without biases)."""
+        if self.bias_ih is None:
+            return torch.zeros_like(self.weight_ih[:, 0])
+        return self.bias_ih + self.bias_hh
+
+
+def torch_weights(owner: str, module: nn.Module, layered: type,
+                  single: type) -> TorchWeights:
+    """The weights of ``module``, which must be a one-layer, unidirectional
+    ``layered`` module without projection (e.g. ``nn.LSTM``) or a ``single``
+    one (e.g. ``nn.LSTMCell``). ``owner`` names the caller in errors."""
+    if isinstance(module, layered):
+        proj_size = getattr(module, "proj_size", 0)
+        if module.num_layers != 1 or module.bidirectional or proj_size:
+            raise ValueError(
+                f"{owner}: expected a 1-layer, unidirectional "
+                f"nn.{layered.__name__} without projection, got "
+                f"num_layers={module.num_layers}, "
+                f"bidirectional={module.bidirectional}, "
+                f"proj_size={proj_size}")
+        suffix = "_l0"
+    elif isinstance(module, single):
+        suffix = ""
+    else:
+        raise TypeError(f"{owner}: expected nn.{layered.__name__} or "
+                        f"nn.{single.__name__}, got {type(module).__name__}")
+    biases = ((getattr(module, "bias_ih" + suffix),
+               getattr(module, "bias_hh" + suffix)) if module.bias
+              else (None, None))
+    return TorchWeights(getattr(module, "weight_ih" + suffix),
+                        getattr(module, "weight_hh" + suffix), *biases)
