@@ -44,11 +44,12 @@ class GRUCell(Cell):
     with φ = tanh. ``z_t`` is the weight of the *old* state (a
     "do-not-update" gate, the prototype's forget gate); PyTorch's
     ``h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}`` is the same rule, so its z
-    is this z. The two gates share one matrix product. The candidate's
-    product is separate in both modes: before, it acts on ``r_t ⊙ s_{t-1}``;
-    after, it could be fused with the gates' (PyTorch's ``weight_hh`` is
-    ``[W_gates; W]``), but one layout for both modes keeps the cells
-    comparable weight for weight.
+    is this z. Both modes keep the same parameters, so that the two are
+    comparable weight for weight. With the reset after, every recurrent
+    term of a step is one matrix product of ``s_{t-1}`` with the stacked
+    ``[W_gates; W]`` (PyTorch's ``weight_hh``); with the reset before, the
+    candidate's product acts on ``r_t ⊙ s_{t-1}`` and has to wait for
+    ``r_t``, so a step takes two products, one after the other.
 
     Args:
         input_size: m, the size of ``x_t``.
@@ -114,15 +115,20 @@ class GRUCell(Cell):
     def step(self, x_proj: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
         n = self.state_size
         gates_x, candidate_x = x_proj.split((2 * n, n), dim=-1)
-        # r_t, z_t = σ(W_{r,z} s_{t-1} + U_{r,z} x_t + b_{r,z})
-        gates = torch.sigmoid(F.linear(s, self.W_gates) + gates_x)
-        r, z = gates.split(n, dim=-1)                     # (B, n) each
         if self.reset == "before":
+            # r_t, z_t = σ(W_{r,z} s_{t-1} + U_{r,z} x_t + b_{r,z})
+            gates = torch.sigmoid(F.linear(s, self.W_gates) + gates_x)
+            r, z = gates.split(n, dim=-1)                 # (B, n) each
             # s̃_t = φ(W (r_t ⊙ s_{t-1}) + U_s̃ x_t + b_s̃): (B, n)
             reset_s = F.linear(r * s, self.W)
         else:
+            # every recurrent term in one product with [W_{r,z}; W]: (B, 3n)
+            gates_s, candidate_s = F.linear(
+                s, torch.cat([self.W_gates, self.W])).split((2 * n, n), -1)
+            gates = torch.sigmoid(gates_s + gates_x)
+            r, z = gates.split(n, dim=-1)                 # (B, n) each
             # s̃_t = φ(r_t ⊙ (W s_{t-1} + b_W) + U_s̃ x_t + b_s̃): (B, n)
-            reset_s = r * F.linear(s, self.W, self.b_W)
+            reset_s = r * (candidate_s + self.b_W)
         s_tilde = torch.tanh(reset_s + candidate_x)
         # s_t = z_t ⊙ s_{t-1} + (1 - z_t) ⊙ s̃_t: (B, n)
         s = z * s + (1 - z) * s_tilde
