@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .torch_modules import torch_weights
+from .torch_modules import new_torch_module, torch_weights
 from .recurrent import Cell, check_finite_real
 
 __all__ = ["RESET_PLACEMENTS", "GRUCell"]
@@ -167,25 +167,16 @@ class GRUCell(Cell):
                 f"this cell has reset={self.reset!r}, W (r ⊙ s), a different "
                 f"function. Only reset='after' cells can be converted"
             )
-        if kind == "GRU":
-            module = nn.GRU(self.input_size, self.state_size)
-            suffix = "_l0"
-        elif kind == "GRUCell":
-            module = nn.GRUCell(self.input_size, self.state_size)
-            suffix = ""
-        else:
-            raise ValueError(f"GRUCell.to_torch: expected kind 'GRU' or "
-                             f"'GRUCell', got {kind!r}")
+        module, w = new_torch_module("GRUCell.to_torch", kind, nn.GRU,
+                                     nn.GRUCell, self.W, self.input_size,
+                                     self.state_size)
         n = self.state_size
-        module.to(device=self.W.device, dtype=self.W.dtype)
         with torch.no_grad():
-            getattr(module, "weight_hh" + suffix).copy_(
-                torch.cat([self.W_gates, self.W]))
-            getattr(module, "weight_ih" + suffix).copy_(self.U)
-            getattr(module, "bias_ih" + suffix).copy_(self.b)
-            bias_hh = getattr(module, "bias_hh" + suffix)
-            bias_hh[:2 * n].zero_()
-            bias_hh[2 * n:].copy_(self.b_W)
+            w.weight_hh.copy_(torch.cat([self.W_gates, self.W]))
+            w.weight_ih.copy_(self.U)
+            w.bias_ih.copy_(self.b)
+            w.bias_hh[:2 * n].zero_()
+            w.bias_hh[2 * n:].copy_(self.b_W)
         return module
 
     def extra_repr(self) -> str:

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .torch_modules import torch_weights
+from .torch_modules import new_torch_module, torch_weights
 from .recurrent import Cell, check_finite_real
 
 __all__ = ["LSTM_VARIANTS", "PEEPHOLES", "BasicLSTMCell",
@@ -402,20 +402,14 @@ class BasicLSTMCell(_LSTMFamilyCell):
         """The equivalent PyTorch module: ``kind="LSTM"`` gives a
         time-major one-layer ``nn.LSTM``, ``kind="LSTMCell"`` an
         ``nn.LSTMCell``; b goes to ``bias_ih``, ``bias_hh`` is zero."""
-        if kind == "LSTM":
-            module, suffix = nn.LSTM(self.input_size, self.state_size), "_l0"
-        elif kind == "LSTMCell":
-            module = nn.LSTMCell(self.input_size, self.state_size)
-            suffix = ""
-        else:
-            raise ValueError(f"BasicLSTMCell.to_torch: expected kind 'LSTM' "
-                             f"or 'LSTMCell', got {kind!r}")
-        module.to(device=self.W.device, dtype=self.W.dtype)
+        module, w = new_torch_module("BasicLSTMCell.to_torch", kind, nn.LSTM,
+                                     nn.LSTMCell, self.W, self.input_size,
+                                     self.state_size)
         with torch.no_grad():
-            getattr(module, "weight_hh" + suffix).copy_(self.W)
-            getattr(module, "weight_ih" + suffix).copy_(self.U)
-            getattr(module, "bias_ih" + suffix).copy_(self.b)
-            getattr(module, "bias_hh" + suffix).zero_()
+            w.weight_hh.copy_(self.W)
+            w.weight_ih.copy_(self.U)
+            w.bias_ih.copy_(self.b)
+            w.bias_hh.zero_()
         return module
 
 

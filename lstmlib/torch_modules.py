@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-__all__ = ["TorchWeights", "torch_weights"]
+__all__ = ["TorchWeights", "torch_weights", "new_torch_module"]
 
 
 class TorchWeights(NamedTuple):
@@ -53,6 +53,29 @@ def torch_weights(owner: str, module: nn.Module, layered: type,
     else:
         raise TypeError(f"{owner}: expected nn.{layered.__name__} or "
                         f"nn.{single.__name__}, got {type(module).__name__}")
+    return _weights_of(module, suffix)
+
+
+def new_torch_module(owner: str, kind: str, layered: type, single: type,
+                     like: Tensor, *args, **kwargs
+                     ) -> tuple[nn.Module, TorchWeights]:
+    """A new one-layer ``layered`` module (``kind`` = its name, e.g.
+    ``"LSTM"``) or ``single`` one (e.g. ``"LSTMCell"``), built from ``args``
+    and ``kwargs`` on the device and dtype of ``like``, and its weights, for
+    a cell's ``to_torch`` to copy into. ``owner`` names the caller in
+    errors."""
+    if kind == layered.__name__:
+        module, suffix = layered(*args, **kwargs), "_l0"
+    elif kind == single.__name__:
+        module, suffix = single(*args, **kwargs), ""
+    else:
+        raise ValueError(f"{owner}: expected kind '{layered.__name__}' or "
+                         f"'{single.__name__}', got {kind!r}")
+    module.to(device=like.device, dtype=like.dtype)
+    return module, _weights_of(module, suffix)
+
+
+def _weights_of(module: nn.Module, suffix: str) -> TorchWeights:
     biases = ((getattr(module, "bias_ih" + suffix),
                getattr(module, "bias_hh" + suffix)) if module.bias
               else (None, None))

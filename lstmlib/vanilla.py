@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .torch_modules import torch_weights
+from .torch_modules import new_torch_module, torch_weights
 from .recurrent import Cell
 
 __all__ = ["VanillaRNNCell", "NONLINEARITIES", "nonlinearity_named"]
@@ -103,31 +103,15 @@ class VanillaRNNCell(Cell):
                 f"VanillaRNNCell.to_torch: PyTorch supports nonlinearity "
                 f"'tanh' or 'relu', this cell uses {self.nonlinearity!r}"
             )
-        if kind == "RNN":
-            module = nn.RNN(
-                self.input_size,
-                self.state_size,
-                nonlinearity=self.nonlinearity,
-            )
-            suffix = "_l0"
-        elif kind == "RNNCell":
-            module = nn.RNNCell(
-                self.input_size,
-                self.state_size,
-                nonlinearity=self.nonlinearity,
-            )
-            suffix = ""
-        else:
-            raise ValueError(
-                f"VanillaRNNCell.to_torch: expected kind 'RNN' or 'RNNCell', "
-                f"got {kind!r}"
-            )
-        module.to(device=self.W.device, dtype=self.W.dtype)
+        module, w = new_torch_module("VanillaRNNCell.to_torch", kind, nn.RNN,
+                                     nn.RNNCell, self.W, self.input_size,
+                                     self.state_size,
+                                     nonlinearity=self.nonlinearity)
         with torch.no_grad():
-            getattr(module, "weight_hh" + suffix).copy_(self.W)
-            getattr(module, "weight_ih" + suffix).copy_(self.U)
-            getattr(module, "bias_ih" + suffix).copy_(self.b)
-            getattr(module, "bias_hh" + suffix).zero_()
+            w.weight_hh.copy_(self.W)
+            w.weight_ih.copy_(self.U)
+            w.bias_ih.copy_(self.b)
+            w.bias_hh.zero_()
         return module
 
     def extra_repr(self) -> str:

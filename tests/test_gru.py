@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.func import functional_call
 
+from tests.random_weights import randomize_
 from lstmlib import Cell, Recurrent
 from lstmlib.gru import RESET_PLACEMENTS, GRUCell
 from lstmlib.initialization import initialize_recurrent_, orthogonal_
@@ -18,14 +19,6 @@ TOL = 1e-6
 
 
 pytestmark = pytest.mark.usefixtures("float64_and_seeded")
-
-
-def randomize_(cell, scale=0.5):
-    """Nonzero values everywhere, biases included, so no term hides."""
-    with torch.no_grad():
-        for p in cell.parameters():
-            p.normal_(0.0, scale)
-    return cell
 
 
 def gru_by_hand(cell, x, s):

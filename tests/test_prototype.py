@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
+from tests.random_weights import randomize_
 from lstmlib import Cell, Recurrent
 from lstmlib.initialization import initialize_recurrent_, orthogonal_
 from lstmlib.prototype import NormalizedPrototypeLSTMCell, PrototypeLSTMCell
@@ -13,14 +14,6 @@ CELLS = [PrototypeLSTMCell, NormalizedPrototypeLSTMCell]
 
 
 pytestmark = pytest.mark.usefixtures("float64_and_seeded")
-
-
-def randomize_(cell, scale=0.5):
-    """Nonzero values everywhere, biases included, so no term hides."""
-    with torch.no_grad():
-        for p in cell.parameters():
-            p.normal_(0.0, scale)
-    return cell
 
 
 def prototype_by_hand(cell, x, s):

@@ -1,0 +1,10 @@
+"""Random cell weights for tests that compare a cell with its equations."""
+import torch
+
+
+def randomize_(cell, scale=0.5):
+    """Nonzero values everywhere, biases included, so no term hides."""
+    with torch.no_grad():
+        for p in cell.parameters():
+            p.normal_(0.0, scale)
+    return cell
