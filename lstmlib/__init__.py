@@ -26,7 +26,16 @@ Its modules follow the book's parts:
 * :mod:`lstmlib.tasks`: synthetic sequence tasks used by the experiments
 * :mod:`lstmlib.data`: Penn Treebank and Tiny Shakespeare (download,
   checksum, offline copies), batching for truncated BPTT
-* :mod:`lstmlib.training`: small, seeded training loops
+* :mod:`lstmlib.training`: small, seeded training loops for the synthetic
+  tasks
+* :mod:`lstmlib.long_range`: which cells solve the long-range tasks, as lag
+  grows (Part III)
+* :mod:`lstmlib.language_model`, :mod:`lstmlib.experiments`: language
+  models, their stateful truncated-BPTT trainer and result records; the
+  full-scale Penn Treebank experiments as commands (Part III)
+* :mod:`lstmlib.depth`: plain, highway and residual layers, deep networks
+  built from them, and their Jacobians through depth (Part IV)
+* :mod:`lstmlib.ntm`: a compact neural Turing machine (Part IV)
 * :mod:`lstmlib.torch_modules`: reading PyTorch's recurrent modules for the
   cells' ``from_torch``
 * :mod:`lstmlib.source`, :mod:`lstmlib.versions`: showing the library's own
@@ -64,13 +73,32 @@ from .lstm_backward import LSTMGradients, LSTMStates, lstm_bptt, lstm_states
 from .diagrams import DataFlowGraph, dataflow, draw_dataflow
 from .tasks import (ADDING_BASELINE_MSE, ADDING_HOCHREITER_TOLERANCE,
                     DELAYED_RECALL_BASELINE_MSE,
+                    TEMPORAL_ORDER_BASELINE_ACCURACY,
+                    TEMPORAL_ORDER_BASELINE_CROSS_ENTROPY,
+                    TEMPORAL_ORDER_CLASSES, TEMPORAL_ORDER_SYMBOLS,
                     adding_hochreiter_baseline_accuracy,
                     adding_hochreiter_baseline_mse, adding_problem,
-                    copy_memory, copy_memory_baseline, delayed_recall)
+                    copy_memory, copy_memory_baseline, delayed_recall,
+                    temporal_order)
 from .data import (CharCorpus, ChecksumError, Corpus, DownloadError,
-                   Vocabulary, batchify, bptt_windows, load_ptb,
-                   load_tiny_shakespeare, locate_data_file)
-from .training import FinalStateRegressor, train_regression
+                   Vocabulary, batchify, bptt_windows, limit_vocabulary,
+                   load_ptb, load_tiny_shakespeare, locate_data_file)
+from .training import (FinalStateClassifier, FinalStateRegressor,
+                       PerStepClassifier, per_step_cross_entropy,
+                       train_model, train_regression)
+from .long_range import (LAG_CELLS, LAG_RESULTS_FILE, LAG_TASKS, LagTask,
+                         lag_model, lag_sweep, load_lag_results,
+                         solve_lag_task)
+from .language_model import (EpochMetrics, LanguageModel, LMConfig,
+                             RunRecord, detach_state, evaluate_nats,
+                             load_record, save_record, train_language_model,
+                             uniform_init_)
+from .depth import (LAYER_KINDS, DeepNetwork, HighwayLayer, PlainLayer,
+                    ResidualBlock, deep_network, depth_jacobians,
+                    depth_sensitivity, layer_gradient_norms)
+from .ntm import (NTM, HeadWeights, LSTMTagger, NTMState,
+                  binary_copy_baseline_bits, binary_copy_task,
+                  copy_bits_per_sequence, train_copy)
 from .torch_modules import TorchWeights, torch_weights
 from .source import show_source
 from .versions import show_versions, versions
@@ -109,10 +137,26 @@ __all__ = [
     "train_regression", "ADDING_BASELINE_MSE", "ADDING_HOCHREITER_TOLERANCE",
     "adding_hochreiter_baseline_accuracy", "adding_hochreiter_baseline_mse",
     "adding_problem", "copy_memory", "copy_memory_baseline",
-    # data
+    "TEMPORAL_ORDER_BASELINE_ACCURACY", "TEMPORAL_ORDER_BASELINE_CROSS_ENTROPY",
+    "TEMPORAL_ORDER_CLASSES", "TEMPORAL_ORDER_SYMBOLS", "temporal_order",
+    "FinalStateClassifier", "PerStepClassifier", "per_step_cross_entropy",
+    "train_model",
+    "LAG_CELLS", "LAG_RESULTS_FILE", "LAG_TASKS", "LagTask", "lag_model",
+    "lag_sweep", "load_lag_results", "solve_lag_task",
+    # data and language models
     "CharCorpus", "ChecksumError", "Corpus", "DownloadError", "Vocabulary",
-    "batchify", "bptt_windows", "load_ptb", "load_tiny_shakespeare",
-    "locate_data_file",
+    "batchify", "bptt_windows", "limit_vocabulary", "load_ptb",
+    "load_tiny_shakespeare", "locate_data_file",
+    "EpochMetrics", "LanguageModel", "LMConfig", "RunRecord", "detach_state",
+    "evaluate_nats", "load_record", "save_record", "train_language_model",
+    "uniform_init_",
+    # Part IV
+    "LAYER_KINDS", "DeepNetwork", "HighwayLayer", "PlainLayer",
+    "ResidualBlock", "deep_network", "depth_jacobians", "depth_sensitivity",
+    "layer_gradient_norms",
+    "NTM", "HeadWeights", "LSTMTagger", "NTMState",
+    "binary_copy_baseline_bits", "binary_copy_task", "copy_bits_per_sequence",
+    "train_copy",
     "TorchWeights", "torch_weights",
     # the book's tooling
     "show_source", "show_versions", "versions",

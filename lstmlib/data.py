@@ -40,7 +40,8 @@ from .recurrent import check_positive_int
 
 __all__ = ["Vocabulary", "Corpus", "CharCorpus", "ChecksumError",
            "DownloadError", "load_ptb", "load_tiny_shakespeare",
-           "locate_data_file", "batchify", "bptt_windows", "DATA_ENV",
+           "limit_vocabulary", "OTHER", "locate_data_file", "batchify",
+           "bptt_windows", "DATA_ENV",
            "CACHE_ENV", "SOURCES", "PTB_FILES", "TINY_SHAKESPEARE_FILE",
            "TINY_SHAKESPEARE_SPLIT", "EOS"]
 
@@ -255,6 +256,28 @@ def load_ptb(root: str | os.PathLike | None = None, *,
     return Corpus(vocab.encode(train), vocab.encode(valid),
                   vocab.encode(test), vocab)
 
+
+#: The token that stands for every type :func:`limit_vocabulary` drops.
+OTHER = "<other>"
+
+
+def limit_vocabulary(corpus: Corpus, size: int) -> Corpus:
+    """The same corpus with only the ``size - 1`` most frequent types kept;
+    every other type becomes one token, :data:`OTHER` (id ``size - 1``).
+
+    For small-scale runs: the softmax over the full vocabulary dominates the
+    cost of a small language model. Needs a vocabulary ordered by descending
+    frequency, as :func:`load_ptb` builds it.
+    """
+    check_positive_int("limit_vocabulary", "size", size)
+    if not 2 <= size <= len(corpus.vocab):
+        raise ValueError("limit_vocabulary: expected 2 <= size <= "
+                         f"{len(corpus.vocab)} (the vocabulary's size), got "
+                         f"{size}")
+    vocab = Vocabulary(corpus.vocab.itos[:size - 1] + [OTHER])
+    train, valid, test = (s.clamp(max=size - 1)
+                          for s in (corpus.train, corpus.valid, corpus.test))
+    return Corpus(train, valid, test, vocab)
 
 #: Fractions of Tiny Shakespeare's characters in train and valid; test is
 #: the rest.

@@ -22,7 +22,10 @@ __all__ = ["delayed_recall", "DELAYED_RECALL_BASELINE_MSE", "adding_problem",
            "adding_hochreiter_baseline_mse",
            "adding_hochreiter_baseline_accuracy", "copy_memory",
            "copy_memory_baseline", "COPY_BLANK", "COPY_DELIMITER",
-           "COPY_DATA_SYMBOLS", "COPY_LENGTH"]
+           "COPY_DATA_SYMBOLS", "COPY_LENGTH", "temporal_order",
+           "TEMPORAL_ORDER_SYMBOLS", "TEMPORAL_ORDER_CLASSES",
+           "TEMPORAL_ORDER_BASELINE_ACCURACY",
+           "TEMPORAL_ORDER_BASELINE_CROSS_ENTROPY"]
 
 #: Mean squared error of always answering 0 (the mean) on :func:`delayed_recall`:
 #: the variance of U(-1, 1), 1/3.
@@ -242,3 +245,75 @@ def copy_memory(
     target = torch.full((steps, batch_size), COPY_BLANK, dtype=torch.long)
     target[delay + COPY_LENGTH:] = data
     return x, target
+
+
+#: Temporal-order symbols in the order of their one-hot channels: the start
+#: marker E, the trigger B, the two relevant symbols X and Y, distractors.
+TEMPORAL_ORDER_SYMBOLS = ("E", "B", "X", "Y", "a", "b", "c", "d")
+#: The four classes by id: the relevant symbols in the order they appear.
+TEMPORAL_ORDER_CLASSES = ("XX", "XY", "YX", "YY")
+#: Guessing (any fixed answer, or uniform probabilities) on the four
+#: equally likely classes: accuracy 1/4, cross-entropy ln 4 nats.
+TEMPORAL_ORDER_BASELINE_ACCURACY = 0.25
+TEMPORAL_ORDER_BASELINE_CROSS_ENTROPY = math.log(4)
+
+
+def temporal_order(
+    batch_size: int,
+    length: int = 100,
+    *,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tuple[Tensor, Tensor]:
+    """Classify a sequence by the order of two far-apart symbols
+    (Hochreiter & Schmidhuber 1997, experiment 6a).
+
+    Positions are counted from 1, as in the paper. A sequence has its own
+    length ``L``, uniform in ``[length, length + length//10]``; position 1
+    holds E, position ``L`` the trigger B, and two positions ``t1``,
+    uniform in ``[length//10, length//5]``, and ``t2``, uniform in
+    ``[length//2, length//2 + length//10]``, hold X or Y (each with
+    probability 1/2); all other positions hold one of a, b, c, d, uniformly.
+    With the default ``length=100`` this is the paper's setting: L in
+    [100, 110], t1 in [10, 20], t2 in [50, 60]; other lengths scale all
+    three ranges. The class is the pair (symbol at t1, symbol at t2):
+    XX, XY, YX, YY are classes 0-3 (:data:`TEMPORAL_ORDER_CLASSES`), to be
+    read off the state after the trigger. Guessing scores
+    :data:`TEMPORAL_ORDER_BASELINE_ACCURACY` = 1/4 and
+    :data:`TEMPORAL_ORDER_BASELINE_CROSS_ENTROPY` = ln 4.
+
+    Symbols are one-hot over :data:`TEMPORAL_ORDER_SYMBOLS`. Shorter
+    sequences are padded with zero vectors at the *front*, so that all end
+    with B at the last step; a sequence starts at its E. Requires
+    ``length >= 20``, so that ``t1 >= 2`` never overwrites E.
+
+    Returns:
+        x: ``(length + length//10, batch_size, 8)``, one-hot (zeros where
+        padded).
+        target: ``(batch_size,)``, ``torch.long`` class ids in 0-3.
+    """
+    check_positive_int("temporal_order", "batch_size", batch_size)
+    check_positive_int("temporal_order", "length", length)
+    if length < 20:
+        raise ValueError("temporal_order: expected length >= 20, so that "
+                         f"t1 >= 2 comes after E, got {length}")
+    longest = length + length // 10
+    lengths = torch.randint(length, longest + 1, (batch_size,),
+                            generator=generator)
+    t1 = torch.randint(length // 10, length // 5 + 1, (batch_size,),
+                       generator=generator)
+    t2 = torch.randint(length // 2, length // 2 + length // 10 + 1,
+                       (batch_size,), generator=generator)
+    is_y = torch.randint(0, 2, (2, batch_size), generator=generator)
+    # symbol ids: distractors a-d (4-7) everywhere, then E, B, X/Y
+    ids = torch.randint(4, 8, (longest, batch_size), generator=generator)
+    start = longest - lengths                 # index of position 1 (E)
+    columns = torch.arange(batch_size)
+    ids[start, columns] = 0                                   # E
+    ids[-1] = 1                                               # B
+    ids[start + t1 - 1, columns] = 2 + is_y[0]                # X or Y
+    ids[start + t2 - 1, columns] = 2 + is_y[1]
+    x = torch.nn.functional.one_hot(ids, len(TEMPORAL_ORDER_SYMBOLS))
+    x = x.to(dtype)
+    x[torch.arange(longest).unsqueeze(1) < start] = 0         # padding
+    return x, 2 * is_y[0] + is_y[1]

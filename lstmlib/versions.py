@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import sys
 
@@ -29,7 +30,11 @@ def versions() -> dict:
     found = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
         "cuda_available": torch.cuda.is_available(),
+        "gpu": (torch.cuda.get_device_name(0) if torch.cuda.is_available()
+                else None),
     }
     for name in _PACKAGES:
         try:
@@ -37,6 +42,18 @@ def versions() -> dict:
         except importlib.metadata.PackageNotFoundError:
             found[name] = None
     return found
+
+
+def _cpu_model() -> str:
+    """The processor's model name (Linux), else what ``platform`` says."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def show_versions() -> None:

@@ -263,6 +263,24 @@ def test_show_source_returns_the_library_code():
     assert "```python" in src._repr_markdown_() and "lstmlib.vanilla" in src.origin
 
 
+def test_show_source_excerpt():
+    whole = lstmlib.show_source(Recurrent.forward)
+    part = lstmlib.show_source(Recurrent.forward,
+                               lines=("for x_t in x_proj", "outputs.append"))
+    assert part.text.splitlines()[0].startswith("for x_t in x_proj:")
+    assert part.text.splitlines()[-1].strip() == "outputs.append(out)"
+    assert len(part.text.splitlines()) == 3
+    first = int(whole.origin.rsplit(" ", 1)[1])
+    offset = next(k for k, row in enumerate(whole.text.splitlines())
+                  if "for x_t in x_proj" in row)
+    assert part.origin.endswith(f"line {first + offset}")
+    with pytest.raises(ValueError, match="containing 'nowhere'"):
+        lstmlib.show_source(Recurrent.forward, lines=("nowhere", "x"))
+    with pytest.raises(ValueError, match="after 'outputs.append'"):
+        lstmlib.show_source(Recurrent.forward,
+                            lines=("outputs.append", "for x_t"))
+
+
 def test_show_source_rejects_builtins():
     with pytest.raises(TypeError, match="defined in a Python file"):
         lstmlib.show_source(len)

@@ -8,10 +8,13 @@ import torch
 
 from lstmlib.tasks import (ADDING_BASELINE_MSE, ADDING_HOCHREITER_TOLERANCE,
                            COPY_BLANK, COPY_DELIMITER,
+                           TEMPORAL_ORDER_BASELINE_ACCURACY,
+                           TEMPORAL_ORDER_BASELINE_CROSS_ENTROPY,
+                           TEMPORAL_ORDER_CLASSES, TEMPORAL_ORDER_SYMBOLS,
                            adding_hochreiter_baseline_accuracy,
                            adding_hochreiter_baseline_mse, adding_problem,
                            copy_memory, copy_memory_baseline,
-                           delayed_recall)
+                           delayed_recall, temporal_order)
 
 pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
@@ -95,6 +98,29 @@ def test_adding_hochreiter_structure():
     assert 0 < zeroed < B // 4  # expected B q = 300 (0.1 + 0.9/49) ~ 35
 
 
+def test_adding_hochreiter_marks_follow_the_paper():
+    # the reading: one mark uniform among the first 10 pairs, the other
+    # uniform among the first T/2 - 1 pairs still unmarked, which are the
+    # positions 0 ... T/2 - 1 other than the first mark
+    T, B = 40, 20_000
+    x, _ = adding_problem(B, T, generator=seeded(5), variant="hochreiter")
+    early, late = [], []                  # the two marks, in order
+    for b in range(B):
+        start = int(torch.nonzero(x[:, b, 1])[0])
+        marked = torch.nonzero(x[start:, b, 1] == 1)[:, 0].tolist()
+        early.append(marked[0])
+        late.append(marked[1])
+    early, late = torch.tensor(early), torch.tensor(late)
+    assert early.max() < 10 and late.max() == T // 2 - 1   # reached
+    # position 0 is marked with probability q = 1/10 + (9/10)/(T/2 - 1)
+    q = (early == 0).double().mean().item()
+    assert q == pytest.approx(0.1 + 0.9 / (T // 2 - 1), abs=0.01)
+    # the second mark lies in 10 ... T/2 - 1 with probability
+    # (T/2 - 10)/(T/2 - 1); binomial standard error ~ 0.0035
+    beyond = (late >= 10).double().mean().item()
+    assert beyond == pytest.approx((T // 2 - 10) / (T // 2 - 1), abs=0.015)
+
+
 def test_adding_hochreiter_baseline_formulas():
     # q = 1/10 + (9/10)/(T//2 - 1); T = 20: q = 1/5
     assert adding_hochreiter_baseline_mse(20) == pytest.approx(1.8 / 48)
@@ -175,3 +201,94 @@ def test_copy_memory_refuses_bad_arguments():
         copy_memory(4, 0)
     with pytest.raises(ValueError, match="batch_size"):
         copy_memory(0, 5)
+
+
+def _temporal_sequences(x):
+    """Unpad: symbol ids of each sequence from its E on."""
+    for b in range(x.shape[1]):
+        present = x[:, b].sum(-1) > 0
+        start = int(torch.nonzero(present)[0])
+        yield x[start:, b].argmax(-1)
+
+
+@pytest.mark.parametrize("length", [20, 100, 200])
+def test_temporal_order_structure(length):
+    B = 400
+    x, target = temporal_order(B, length, generator=seeded(),
+                               dtype=torch.float64)
+    longest = length + length // 10
+    assert x.shape == (longest, B, len(TEMPORAL_ORDER_SYMBOLS))
+    assert x.dtype == torch.float64
+    assert target.shape == (B,) and target.dtype == torch.long
+    # one-hot where present, all zeros in the front padding
+    assert set(x.unique().tolist()) == {0.0, 1.0}
+    assert set(x.sum(-1).unique().tolist()) <= {0.0, 1.0}
+    E, B_, X, Y = (TEMPORAL_ORDER_SYMBOLS.index(s) for s in "EBXY")
+    lengths, t1s, t2s = [], [], []
+    for b, ids in enumerate(_temporal_sequences(x)):
+        n = ids.shape[0]
+        lengths.append(n)
+        assert length <= n <= longest
+        assert ids[0] == E and ids[-1] == B_
+        assert ((ids == E).sum(), (ids == B_).sum()) == (1, 1)
+        relevant = torch.nonzero((ids == X) | (ids == Y))[:, 0] + 1
+        assert len(relevant) == 2                 # exactly two X/Y
+        t1, t2 = relevant.tolist()                # positions from 1
+        assert length // 10 <= t1 <= length // 5
+        assert length // 2 <= t2 <= length // 2 + length // 10
+        t1s.append(t1)
+        t2s.append(t2)
+        others = ids[1:-1][(ids[1:-1] != X) & (ids[1:-1] != Y)]
+        assert others.min() >= 4 and others.max() <= 7   # a, b, c, d
+        order = "".join("X" if ids[t - 1] == X else "Y" for t in (t1, t2))
+        assert TEMPORAL_ORDER_CLASSES[target[b]] == order
+    # the ranges are used in full
+    assert (min(lengths), max(lengths)) == (length, longest)
+    assert (min(t1s), max(t1s)) == (length // 10, length // 5)
+    assert (min(t2s), max(t2s)) == (length // 2, length // 2 + length // 10)
+
+
+def test_temporal_order_default_is_the_papers_setting():
+    # Hochreiter & Schmidhuber 1997, exp. 6a: length 100-110, t1 in 10-20,
+    # t2 in 50-60 (positions counted from 1)
+    x, _ = temporal_order(2000, generator=seeded(1))
+    assert x.shape[0] == 110
+    t1s, t2s = set(), set()
+    for ids in _temporal_sequences(x):
+        relevant = (torch.nonzero((ids == 2) | (ids == 3))[:, 0] + 1).tolist()
+        t1s.add(relevant[0])
+        t2s.add(relevant[1])
+    assert t1s == set(range(10, 21)) and t2s == set(range(50, 61))
+
+
+def test_temporal_order_classes_are_balanced_and_chance_is_a_quarter():
+    assert TEMPORAL_ORDER_BASELINE_ACCURACY == 0.25
+    assert TEMPORAL_ORDER_BASELINE_CROSS_ENTROPY == pytest.approx(
+        math.log(4), rel=1e-15)
+    _, target = temporal_order(40_000, 20, generator=seeded(2))
+    frequencies = torch.bincount(target, minlength=4).double() / 40_000
+    # binomial standard error sqrt(3/16 / 40000) ~ 0.002
+    assert torch.allclose(frequencies, torch.full((4,), 0.25), atol=0.01)
+    # the best constant answer (the most frequent class) scores about 1/4,
+    # and uniform probabilities score exactly ln 4
+    assert frequencies.max().item() == pytest.approx(
+        TEMPORAL_ORDER_BASELINE_ACCURACY, abs=0.01)
+    uniform = torch.zeros(40_000, 4)
+    assert torch.nn.functional.cross_entropy(uniform, target).item() == \
+        pytest.approx(TEMPORAL_ORDER_BASELINE_CROSS_ENTROPY, rel=1e-12)
+
+
+def test_temporal_order_is_reproducible_from_the_seed():
+    a = temporal_order(16, 30, generator=seeded(3))
+    b = temporal_order(16, 30, generator=seeded(3))
+    c = temporal_order(16, 30, generator=seeded(4))
+    assert all(torch.equal(p, q) for p, q in zip(a, b))
+    assert not torch.equal(a[0], c[0])
+
+
+@pytest.mark.parametrize("bad", [dict(length=19), dict(length=0),
+                                 dict(length=50.0), dict(batch_size=0)])
+def test_temporal_order_refuses_bad_arguments(bad):
+    arguments = dict(batch_size=4, length=100) | bad
+    with pytest.raises(ValueError, match="temporal_order"):
+        temporal_order(**arguments)

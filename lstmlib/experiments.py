@@ -1,0 +1,308 @@
+"""The book's full-scale language-model experiments, as commands.
+
+Run ``python -m lstmlib.experiments --help``. Two experiments:
+
+``zaremba-small``
+    The small, non-regularised LSTM of Zaremba, Sutskever & Vinyals (2014,
+    Table 1) on Penn Treebank: 2 layers of 200 units, embedding 200,
+    unrolled 20 steps, batch 20, every parameter from U(−0.1, 0.1), SGD at
+    learning rate 1 halved after every epoch from the fifth on, 13 epochs,
+    gradient norm clipped at 5. Published: validation perplexity 120.7,
+    test 114.5. ``--implementation lstmlib`` uses two
+    :class:`~lstmlib.BasicLSTMCell` layers; ``torch`` uses ``nn.LSTM`` on the
+    same pipeline, as a cross-check.
+
+``architectures``
+    The eight-architecture comparison of the source post (Chapter
+    "The eight-architecture comparison"): one layer of
+    :class:`~lstmlib.LSTMVariantCell` (variants 1–8, :data:`LSTM_VARIANTS`),
+    state and embedding 250, truncated BPTT of 30 steps, batch 30, Adam at
+    several learning rates, forget bias 1 and other gate biases 0, up to 20
+    epochs stopping when the validation loss has not improved for 2, several
+    trials. One JSON record per run; runs whose record exists are skipped,
+    so an interrupted sweep resumes where it stopped.
+
+Every run writes a :class:`~lstmlib.language_model.RunRecord` (config,
+seed, per-epoch metrics, versions, device, threads, wall time, the command)
+after every epoch.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+import statistics
+import sys
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+from torch import nn
+
+from .data import limit_vocabulary, load_ptb
+from .language_model import (LanguageModel, LMConfig, RunRecord, load_record,
+                             save_record, train_language_model,
+                             uniform_init_)
+from .lstm import LSTM_VARIANTS, BasicLSTMCell, LSTMVariantCell
+
+__all__ = ["ZAREMBA_SMALL", "ZAREMBA_SMALL_PUBLISHED", "POST_PROTOCOL",
+           "zaremba_small_model", "architecture_model", "run_architectures",
+           "architecture_record_name", "summarize_architectures",
+           "student_t_quantile", "main"]
+
+#: Zaremba et al. (2014), small non-regularised configuration.
+ZAREMBA_SMALL = LMConfig(batch_size=20, bptt=20, epochs=13, optimizer="sgd",
+                         lr=1.0, lr_decay=0.5, decay_after=4, clip_norm=5.0)
+
+#: Their Table 1: perplexities of the small non-regularised LSTM.
+ZAREMBA_SMALL_PUBLISHED = {"valid_perplexity": 120.7,
+                           "test_perplexity": 114.5}
+
+#: The source post's protocol, per learning rate (``lr`` is set per run).
+POST_PROTOCOL = LMConfig(batch_size=30, bptt=30, epochs=20, optimizer="adam",
+                         lr=1e-3, clip_norm=None, patience=2)
+
+#: The post's learning rates and its numbers of trials and state size.
+POST_LEARNING_RATES = (3e-3, 1e-3, 3e-4, 1e-4)
+POST_TRIALS = 5
+POST_STATE_SIZE = 250
+
+
+def zaremba_small_model(vocab_size: int, implementation: str = "lstmlib",
+                        size: int = 200) -> LanguageModel:
+    """Two LSTM layers of ``size`` units over an embedding of ``size``, all
+    parameters from U(−0.1, 0.1); ``implementation`` is ``"lstmlib"``
+    (:class:`~lstmlib.BasicLSTMCell`) or ``"torch"`` (``nn.LSTM``)."""
+    if implementation == "lstmlib":
+        layers = [BasicLSTMCell(size, size), BasicLSTMCell(size, size)]
+    elif implementation == "torch":
+        layers = [nn.LSTM(size, size, num_layers=2)]
+    else:
+        raise ValueError("zaremba_small_model: expected implementation "
+                         f"'lstmlib' or 'torch', got {implementation!r}")
+    return uniform_init_(LanguageModel(vocab_size, layers), 0.1)
+
+
+def architecture_model(vocab_size: int, variant: int,
+                       state_size: int = POST_STATE_SIZE) -> LanguageModel:
+    """One layer of the post's architecture ``variant`` (1 = pseudo LSTM,
+    8 = basic LSTM) with an embedding of ``state_size``; the cell's own
+    initialisation (forget bias 1, other biases 0)."""
+    if variant not in LSTM_VARIANTS:
+        raise ValueError("architecture_model: expected a variant in "
+                         f"{sorted(LSTM_VARIANTS)}, got {variant!r}")
+    cell = LSTMVariantCell(state_size, state_size, **LSTM_VARIANTS[variant])
+    return LanguageModel(vocab_size, [cell])
+
+
+def architecture_record_name(variant: int, lr: float, trial: int) -> str:
+    """The file name (without folder) of one run of the sweep."""
+    return f"variant{variant}_lr{lr:.0e}_trial{trial}.json"
+
+
+def run_architectures(out_dir: str | Path, *, variants: Iterable[int],
+                      lrs: Iterable[float], trials: int,
+                      base: LMConfig = POST_PROTOCOL,
+                      state_size: int = POST_STATE_SIZE,
+                      vocab_limit: int | None = None,
+                      data_root: str | None = None, device: str = "cpu",
+                      progress: bool | None = None,
+                      command: str = "") -> list[Path]:
+    """Run every (variant, learning rate, trial) of the sweep whose record
+    is not yet in ``out_dir``; trial ``k`` is seeded with ``base.seed + k``.
+    Returns the paths of all the sweep's records."""
+    corpus = load_ptb(data_root)
+    if vocab_limit is not None:
+        corpus = limit_vocabulary(corpus, vocab_limit)
+    paths = []
+    for lr in lrs:
+        for variant in variants:
+            for trial in range(trials):
+                path = Path(out_dir) / architecture_record_name(
+                    variant, lr, trial)
+                paths.append(path)
+                if path.exists():
+                    continue
+                config = LMConfig(**{**vars(base), "lr": lr,
+                                     "seed": base.seed + trial})
+                torch.manual_seed(config.seed)
+                model = architecture_model(len(corpus.vocab), variant,
+                                           state_size).to(device)
+                record = train_language_model(
+                    model, corpus, config, progress=progress,
+                    name=f"variant {variant}, lr {lr:g}, trial {trial}",
+                    command=command,
+                    on_epoch=lambda r, p=path.with_suffix(".partial.json"):
+                    save_record(r, p))
+                save_record(record, path)
+                path.with_suffix(".partial.json").unlink(missing_ok=True)
+    return paths
+
+
+def student_t_quantile(p: float, dof: int) -> float:
+    """The ``p``-quantile (0.5 < p < 1) of Student's t distribution with
+    ``dof`` degrees of freedom, by bisection on its CDF (Simpson's rule on
+    the density; accurate to about 1e-9)."""
+    if not 0.5 < p < 1:
+        raise ValueError(f"student_t_quantile: expected 0.5 < p < 1, got {p}")
+    if not isinstance(dof, int) or dof < 1:
+        raise ValueError("student_t_quantile: expected a positive int dof, "
+                         f"got {dof!r}")
+    log_norm = (math.lgamma((dof + 1) / 2) - math.lgamma(dof / 2)
+                - 0.5 * math.log(dof * math.pi))
+
+    def density(t):
+        return math.exp(log_norm - (dof + 1) / 2 * math.log1p(t * t / dof))
+
+    def cdf_above_half(x, n=2000):           # ∫_0^x density, Simpson
+        h = x / n
+        s = density(0) + density(x) + sum(
+            (4 if k % 2 else 2) * density(k * h) for k in range(1, n))
+        return s * h / 3
+
+    low, high = 0.0, 1.0
+    while cdf_above_half(high) < p - 0.5:
+        high *= 2
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if cdf_above_half(mid) < p - 0.5 \
+            else (low, mid)
+    return (low + high) / 2
+
+
+def summarize_architectures(records: Sequence[RunRecord]) -> list[dict]:
+    """Group records by (variant, learning rate) and give, for each, the
+    number of trials and the mean best validation loss (nats per token and
+    perplexity) with the half-width of its 95% confidence interval
+    (Student's t; ``nan`` for a single trial), sorted by learning rate then
+    variant."""
+    groups: dict[tuple, list[float]] = {}
+    for record in records:
+        key = (record.config["lr"], _variant_of(record))
+        groups.setdefault(key, []).append(record.best_valid_nats)
+    rows = []
+    for (lr, variant), losses in sorted(groups.items(),
+                                        key=lambda kv: (-kv[0][0],
+                                                        kv[0][1])):
+        n = len(losses)
+        mean = statistics.fmean(losses)
+        half = (student_t_quantile(0.975, n - 1)
+                * statistics.stdev(losses) / math.sqrt(n)) if n > 1 \
+            else math.nan
+        rows.append({"lr": lr, "variant": variant, "trials": n,
+                     "valid_nats": mean, "ci95_nats": half,
+                     "valid_perplexity": math.exp(mean)})
+    return rows
+
+
+def _variant_of(record: RunRecord) -> int:
+    """The post's variant number of a record of :func:`run_architectures`
+    (read from its name, ``"variant v, ..."``)."""
+    head = record.name.split(",")[0]
+    if not head.startswith("variant "):
+        raise ValueError("summarize_architectures: expected records named "
+                         f"'variant v, ...', got {record.name!r}")
+    return int(head.split()[1])
+
+
+def _zaremba(args) -> int:
+    torch.set_num_threads(args.threads)
+    corpus = load_ptb(args.data)
+    config = LMConfig(**{**vars(ZAREMBA_SMALL), "epochs": args.epochs,
+                         "seed": args.seed,
+                         "max_train_tokens": args.max_train_tokens})
+    torch.manual_seed(config.seed)
+    model = zaremba_small_model(len(corpus.vocab),
+                                args.implementation).to(args.device)
+    out = Path(args.out)
+    record = train_language_model(
+        model, corpus, config, name=f"zaremba-small ({args.implementation})",
+        command=args.command, progress=args.progress,
+        on_epoch=lambda r: save_record(r, out))
+    save_record(record, out)
+    print(f"valid perplexity {record.best_valid_perplexity:.1f} (epoch "
+          f"{record.best_epoch}), test perplexity "
+          f"{record.test_perplexity:.1f}; published 120.7 / 114.5; "
+          f"record: {out}")
+    return 0
+
+
+def _architectures(args) -> int:
+    torch.set_num_threads(args.threads)
+    base = LMConfig(**{**vars(POST_PROTOCOL), "epochs": args.epochs,
+                       "patience": args.patience, "seed": args.seed,
+                       "max_train_tokens": args.max_train_tokens})
+    paths = run_architectures(
+        args.out_dir, variants=args.variants, lrs=args.lrs,
+        trials=args.trials, base=base, state_size=args.state_size,
+        vocab_limit=args.vocab_limit, data_root=args.data,
+        device=args.device, progress=args.progress, command=args.command)
+    for row in summarize_architectures([load_record(p) for p in paths]):
+        print(f"lr {row['lr']:.0e}  variant {row['variant']}  "
+              f"perplexity {row['valid_perplexity']:7.2f}  "
+              f"nats {row['valid_nats']:.4f} ± {row['ci95_nats']:.4f}  "
+              f"({row['trials']} trials)")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lstmlib.experiments",
+        description="Full-scale language-model experiments of the book "
+                    "(Penn Treebank). Each run writes a JSON record.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data", default=None, metavar="DIR",
+                        help="folder holding ptb/ (default: $LSTMLIB_DATA, "
+                             "the cache, or download)")
+    common.add_argument("--device", default="cpu",
+                        help="torch device (default: cpu)")
+    common.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default: 1)")
+    common.add_argument("--seed", type=int, default=0,
+                        help="seed of the first run (default: 0)")
+    common.add_argument("--max-train-tokens", type=int, default=None,
+                        metavar="N", help="train on the first N tokens only "
+                                          "(a small-scale run)")
+    common.add_argument("--progress", action=argparse.BooleanOptionalAction,
+                        default=None, help="show progress bars (default: "
+                        "only on an interactive terminal outside CI)")
+    commands = parser.add_subparsers(dest="experiment", required=True)
+
+    zaremba = commands.add_parser(
+        "zaremba-small", parents=[common],
+        help="Zaremba et al. (2014), small non-regularised LSTM")
+    zaremba.add_argument("--implementation", choices=("lstmlib", "torch"),
+                         default="lstmlib")
+    zaremba.add_argument("--epochs", type=int, default=ZAREMBA_SMALL.epochs)
+    zaremba.add_argument("--out", required=True, metavar="FILE.json")
+    zaremba.set_defaults(run=_zaremba)
+
+    sweep = commands.add_parser(
+        "architectures", parents=[common],
+        help="the source post's eight-architecture comparison")
+    sweep.add_argument("--out-dir", required=True, metavar="DIR")
+    sweep.add_argument("--variants", type=int, nargs="+",
+                       default=sorted(LSTM_VARIANTS),
+                       choices=sorted(LSTM_VARIANTS))
+    sweep.add_argument("--lrs", type=float, nargs="+",
+                       default=list(POST_LEARNING_RATES))
+    sweep.add_argument("--trials", type=int, default=POST_TRIALS)
+    sweep.add_argument("--epochs", type=int, default=POST_PROTOCOL.epochs)
+    sweep.add_argument("--patience", type=int,
+                       default=POST_PROTOCOL.patience)
+    sweep.add_argument("--state-size", type=int, default=POST_STATE_SIZE)
+    sweep.add_argument("--vocab-limit", type=int, default=None, metavar="V",
+                       help="keep the V-1 most frequent words (small scale)")
+    sweep.set_defaults(run=_architectures)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    args.command = "python -m lstmlib.experiments " + shlex.join(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,301 @@
+"""Which cells learn long-range tasks as the lag grows (Part III,
+"Long-range memory").
+
+Every cell of Parts I and II is trained on a task from
+:mod:`lstmlib.tasks` at a lag T, with the same budget (state size, batch,
+steps, learning rate), and is called *solved* when its loss on held-out
+sequences is below a fixed fraction (default 10%) of the task's chance
+baseline. :func:`solve_lag_task` does one run and :func:`lag_sweep` a
+grid; each run gives a JSON-able record. From a shell, a sweep runs as
+
+    python -m lstmlib.long_range --tasks adding copy --lags 10 20 40 \\
+        --steps 1000 --out sweep.json
+
+which writes the records together with the command, the date, the machine
+and the library versions (:func:`lstmlib.versions.versions`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from .gru import GRUCell
+from .initialization import initialize_recurrent_, orthogonal_
+from .lstm import BasicLSTMCell, PeepholeLSTMCell, PseudoLSTMCell
+from .prototype import NormalizedPrototypeLSTMCell, PrototypeLSTMCell
+from .recurrent import Cell, check_finite_real, check_positive_int
+from .tasks import (ADDING_BASELINE_MSE, COPY_DELIMITER,
+                    TEMPORAL_ORDER_BASELINE_CROSS_ENTROPY,
+                    TEMPORAL_ORDER_CLASSES, TEMPORAL_ORDER_SYMBOLS,
+                    adding_problem, copy_memory, copy_memory_baseline,
+                    temporal_order)
+from .training import (FinalStateClassifier, FinalStateRegressor,
+                       PerStepClassifier, per_step_cross_entropy,
+                       train_model)
+from .vanilla import VanillaRNNCell
+
+__all__ = ["LAG_CELLS", "LagTask", "LAG_TASKS", "LAG_RESULTS_FILE",
+           "lag_model", "solve_lag_task", "lag_sweep", "load_lag_results"]
+
+#: The CPU-scale sweeps the chapter plots, as written by :func:`main`.
+LAG_RESULTS_FILE = Path(__file__).with_name("long_range_cpu.json")
+
+
+def _orthogonal_vanilla(input_size: int, state_size: int) -> Cell:
+    cell = VanillaRNNCell(input_size, state_size)
+    return initialize_recurrent_(cell, orthogonal_)     # W orthogonal
+
+
+#: The cells compared, by name: ``factory(input_size, state_size)``. The
+#: vanilla RNN gets an orthogonal W (Part I, "Initializing the recurrent
+#: weights"); the gated cells keep their defaults, which start the gate
+#: that keeps the old state at bias 1 (forget gate b_f = 1; the GRU's
+#: update gate b_z = 1, its keep gate).
+LAG_CELLS: Dict[str, Callable[[int, int], Cell]] = {
+    "vanilla RNN": _orthogonal_vanilla,
+    "prototype": PrototypeLSTMCell,
+    "normalized prototype": NormalizedPrototypeLSTMCell,
+    "GRU": GRUCell,
+    "pseudo LSTM": PseudoLSTMCell,
+    "basic LSTM": BasicLSTMCell,
+    "peephole LSTM": PeepholeLSTMCell,
+}
+
+
+@dataclass(frozen=True)
+class LagTask:
+    """A long-range task at lag T, as the sweep uses it.
+
+    Attributes:
+        lag: what T is for this task.
+        input_size, num_outputs: the model's input and read-out sizes.
+        batch: ``batch(batch_size, T, generator)`` → ``(x, target)``.
+        readout: the model class around the cell.
+        loss: ``loss(model(x), target)``, a scalar.
+        baseline: ``baseline(T)``, the chance-level loss.
+    """
+
+    lag: str
+    input_size: int
+    num_outputs: int
+    batch: Callable[[int, int, torch.Generator], Tuple[Tensor, Tensor]]
+    readout: type
+    loss: Callable[[Tensor, Tensor], Tensor]
+    baseline: Callable[[int], float]
+
+
+#: The tasks, by name (see :mod:`lstmlib.tasks` for their rules).
+LAG_TASKS: Dict[str, LagTask] = {
+    "adding": LagTask(
+        "sequence length (variant 'le')", 2, 1,
+        lambda b, T, g: adding_problem(b, T, generator=g),
+        FinalStateRegressor, F.mse_loss, lambda T: ADDING_BASELINE_MSE),
+    "copy": LagTask(
+        "delay (sequence length T + 20)", COPY_DELIMITER + 1,
+        COPY_DELIMITER + 1,
+        lambda b, T, g: copy_memory(b, T, generator=g),
+        PerStepClassifier, per_step_cross_entropy, copy_memory_baseline),
+    "temporal order": LagTask(
+        "minimal sequence length", len(TEMPORAL_ORDER_SYMBOLS),
+        len(TEMPORAL_ORDER_CLASSES),
+        lambda b, T, g: temporal_order(b, T, generator=g),
+        FinalStateClassifier, F.cross_entropy,
+        lambda T: TEMPORAL_ORDER_BASELINE_CROSS_ENTROPY),
+}
+
+
+def _check_name(owner: str, what: str, name, table: dict) -> None:
+    if name not in table:
+        raise ValueError(f"{owner}: expected {what} to be one of "
+                         f"{list(table)}, got {name!r}")
+
+
+def lag_model(cell: str, task: str, *, state_size: int = 16,
+              seed: int = 0) -> nn.Module:
+    """A fresh model for ``task`` around the cell named ``cell``, its
+    parameters drawn from a generator seeded with ``seed`` (torch's global
+    generator is left as it was)."""
+    _check_name("lag_model", "cell", cell, LAG_CELLS)
+    _check_name("lag_model", "task", task, LAG_TASKS)
+    check_positive_int("lag_model", "state_size", state_size)
+    spec = LAG_TASKS[task]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return spec.readout(LAG_CELLS[cell](spec.input_size, state_size),
+                            spec.num_outputs)
+
+
+def solve_lag_task(
+    cell: str,
+    task: str,
+    T: int,
+    *,
+    state_size: int = 16,
+    batch_size: int = 64,
+    steps: int = 400,
+    lr: float = 1e-2,
+    seed: int = 0,
+    solved_fraction: float = 0.1,
+    eval_size: int = 1000,
+    device: str | torch.device = "cpu",
+) -> Tuple[dict, nn.Module]:
+    """Train the cell named ``cell`` on ``task`` at lag ``T``; say whether
+    it solved it.
+
+    The model is :func:`lag_model`'s, trained by :func:`train_model`
+    (Adam, gradient norm clipped at 1, a fresh batch every step from a
+    generator seeded with ``seed``) for at most ``steps`` steps, stopping
+    early once the mean training loss of the last 10 steps is below
+    ``solved_fraction × baseline``. It is then evaluated on ``eval_size``
+    held-out sequences (generator seeded with ``seed + 10**6``): the task
+    counts as **solved** when that loss is below
+    ``solved_fraction × baseline(T)``.
+
+    Returns ``(record, model)``: the record is a dict of JSON-able values
+    (cell, task, T, state_size, batch_size, lr, seed, max_steps, steps
+    taken, train_loss (mean of the last 10 steps), final_loss (held-out),
+    baseline, threshold, solved, seconds); the model is the trained one.
+    Batches are drawn on the CPU and moved to ``device``.
+    """
+    owner = "solve_lag_task"
+    _check_name(owner, "task", task, LAG_TASKS)
+    for name, value in (("T", T), ("batch_size", batch_size),
+                        ("steps", steps), ("eval_size", eval_size)):
+        check_positive_int(owner, name, value)
+    fraction = check_finite_real(owner, "solved_fraction", solved_fraction)
+    if not 0 < fraction < 1:
+        raise ValueError(f"{owner}: expected 0 < solved_fraction < 1, got "
+                         f"{solved_fraction!r}")
+    spec = LAG_TASKS[task]
+    model = lag_model(cell, task, state_size=state_size, seed=seed)
+    model.to(device)
+    baseline = spec.baseline(T)
+    threshold = fraction * baseline
+    started = time.perf_counter()
+
+    def batch(size: int, generator: torch.Generator):
+        return tuple(t.to(device) for t in spec.batch(size, T, generator))
+
+    losses = train_model(model, lambda g: batch(batch_size, g), spec.loss,
+                         steps=steps, lr=lr, seed=seed,
+                         stop_below=threshold)
+    x, target = batch(eval_size, torch.Generator().manual_seed(
+        seed + 10 ** 6))                                  # held out
+    with torch.no_grad():
+        final = spec.loss(model(x), target).item()
+    record = dict(cell=cell, task=task, T=T, state_size=state_size,
+                  batch_size=batch_size, lr=lr, seed=seed, max_steps=steps,
+                  steps=len(losses), train_loss=sum(losses[-10:]) / len(
+                      losses[-10:]), final_loss=final, baseline=baseline,
+                  threshold=threshold, solved=final < threshold,
+                  seconds=round(time.perf_counter() - started, 2))
+    return record, model
+
+
+def lag_sweep(cells: Sequence[str], tasks: Sequence[str],
+              lags: Sequence[int] | Dict[str, Sequence[int]], *,
+              seeds: Sequence[int] = (0,), log: Callable[[dict], None]
+              | None = None, **options) -> List[dict]:
+    """:func:`solve_lag_task` for every task, lag, cell and seed; the
+    records in that order. ``lags`` is one list for all tasks or a dict
+    ``{task: lags}``; ``options`` go to :func:`solve_lag_task`; ``log``, if
+    given, is called with every record as it is made."""
+    for task in tasks:
+        _check_name("lag_sweep", "task", task, LAG_TASKS)
+    for cell in cells:
+        _check_name("lag_sweep", "cell", cell, LAG_CELLS)
+    records = []
+    for task in tasks:
+        task_lags = lags[task] if isinstance(lags, dict) else lags
+        for T in task_lags:
+            for cell in cells:
+                for seed in seeds:
+                    record, _ = solve_lag_task(cell, task, T, seed=seed,
+                                               **options)
+                    records.append(record)
+                    if log is not None:
+                        log(record)
+    return records
+
+
+def load_lag_results(path: str | Path = LAG_RESULTS_FILE) -> List[dict]:
+    """The committed sweeps: a list of what :func:`main` wrote, one dict
+    per command (``command``, ``date``, ``machine``, ``versions``,
+    ``records``)."""
+    with open(path) as file:
+        return json.load(file)["sweeps"]
+
+
+def _processor() -> str:
+    """The CPU's model name where Linux says it, else the architecture."""
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """The command: run a sweep, write its records and provenance."""
+    from .versions import versions
+    parser = argparse.ArgumentParser(
+        prog="python -m lstmlib.long_range", description=__doc__.split(
+            "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cells", nargs="+", default=list(LAG_CELLS))
+    parser.add_argument("--tasks", nargs="+", default=["adding", "copy"])
+    parser.add_argument("--lags", nargs="+", type=int, default=[10, 20, 40])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--state-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    lags = args.lags
+    if "copy" in args.tasks or "temporal order" in args.tasks:
+        lags = {task: [T for T in args.lags
+                       if task != "temporal order" or T >= 20]
+                for task in args.tasks}
+    result = dict(
+        command="python -m lstmlib.long_range " + shlex.join(
+            sys.argv[1:] if argv is None else list(argv)),
+        date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        machine=f"{_processor()} ({torch.get_num_threads()} thread(s)), "
+                f"device "
+                f"{args.device}" + (f" ({torch.cuda.get_device_name()})"
+                                    if args.device.startswith("cuda")
+                                    else ""),
+        versions=versions(), records=[])
+
+    def save(record: dict) -> None:
+        result["records"].append(record)
+        print(json.dumps(record), flush=True)
+        with open(args.out, "w") as file:
+            json.dump(result, file, indent=1)
+
+    lag_sweep(args.cells, args.tasks, lags, seeds=args.seeds, log=save,
+              state_size=args.state_size, batch_size=args.batch_size,
+              steps=args.steps, lr=args.lr, device=args.device)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,366 @@
+"""lstmlib.language_model and lstmlib.experiments: the model's layout, the
+stateful truncated-BPTT trainer, result records, the command line."""
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from lstmlib import BasicLSTMCell, GRUCell, VanillaRNNCell
+from lstmlib.data import OTHER, Corpus, Vocabulary, limit_vocabulary
+from lstmlib.experiments import (ZAREMBA_SMALL, architecture_model,
+                                 architecture_record_name, main,
+                                 run_architectures, student_t_quantile,
+                                 summarize_architectures,
+                                 zaremba_small_model)
+from lstmlib.language_model import (LanguageModel, LMConfig, RunRecord,
+                                    detach_state, evaluate_nats, load_record,
+                                    save_record, train_language_model,
+                                    uniform_init_)
+
+pytestmark = pytest.mark.usefixtures("float64_and_seeded")
+
+
+def periodic_corpus(period=5, vocab=7, tokens=600) -> Corpus:
+    """A stream that repeats a fixed pattern: perfectly predictable after
+    one period, so a trained model must beat the uniform ln V."""
+    pattern = torch.tensor([(3 * k + 1) % vocab for k in range(period)])
+    stream = pattern.repeat(tokens // period)
+    return Corpus(stream, stream[:200], stream[:200],
+                  Vocabulary([f"w{k}" for k in range(vocab)]))
+
+
+def small_model(vocab=7, size=8, cell=BasicLSTMCell) -> LanguageModel:
+    return LanguageModel(vocab, [cell(size, size)])
+
+
+# -- the model ---------------------------------------------------------
+
+def test_logits_shape_and_state_per_layer():
+    model = LanguageModel(11, [BasicLSTMCell(4, 6), GRUCell(6, 5)])
+    tokens = torch.randint(0, 11, (9, 3))
+    logits, state = model(tokens)
+    assert logits.shape == (9, 3, 11)
+    assert len(state) == 2 and state[1].shape == (3, 5)
+
+
+def test_state_carries_across_calls():
+    """Running two halves with the state carried equals one run."""
+    model = LanguageModel(11, [BasicLSTMCell(4, 6), VanillaRNNCell(6, 5)])
+    tokens = torch.randint(0, 11, (10, 2))
+    whole, _ = model(tokens)
+    first, state = model(tokens[:4])
+    second, _ = model(tokens[4:], state)
+    torch.testing.assert_close(torch.cat([first, second]), whole,
+                               rtol=0, atol=1e-12)
+
+
+def test_lstmlib_and_torch_lstm_agree_with_the_same_weights():
+    """A LanguageModel of BasicLSTMCells computes what the same model with
+    nn.LSTM computes, once the weights are copied (to_torch)."""
+    cells = [BasicLSTMCell(5, 6), BasicLSTMCell(6, 6)]
+    ours = LanguageModel(13, cells)
+    theirs = LanguageModel(13, [c.to_torch() for c in cells])
+    theirs.embedding.load_state_dict(ours.embedding.state_dict())
+    theirs.readout.load_state_dict(ours.readout.state_dict())
+    tokens = torch.randint(0, 13, (7, 4))
+    torch.testing.assert_close(theirs(tokens)[0], ours(tokens)[0],
+                               rtol=0, atol=1e-10)
+
+
+def test_bad_model_arguments():
+    with pytest.raises(ValueError, match="at least one layer"):
+        LanguageModel(5, [])
+    with pytest.raises(ValueError, match="layer 1 expects inputs of size 4"):
+        LanguageModel(5, [BasicLSTMCell(3, 6), BasicLSTMCell(4, 4)])
+    with pytest.raises(TypeError, match="layer 0: expected an lstmlib Cell"):
+        LanguageModel(5, [nn.Linear(3, 3)])
+    with pytest.raises(ValueError, match="time-major"):
+        LanguageModel(5, [nn.LSTM(3, 3, batch_first=True)])
+    model = small_model()
+    with pytest.raises(ValueError, match=r"\(T, B\) torch.long"):
+        model(torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="one entry per layer"):
+        model(torch.zeros(3, 2, dtype=torch.long), [None, None])
+
+
+def test_detach_state_cuts_the_graph_and_keeps_structure():
+    x = torch.ones(2, requires_grad=True)
+    state = [(x * 2, x * 3), None, x * 4]
+    cut = detach_state(state)
+    assert isinstance(cut, list) and isinstance(cut[0], tuple)
+    assert cut[1] is None
+    assert not any(t.requires_grad for t in (*cut[0], cut[2]))
+    torch.testing.assert_close(cut[2], x.detach() * 4)
+
+
+def test_uniform_init_bounds_every_parameter():
+    model = uniform_init_(small_model(), 0.1)
+    for p in model.parameters():
+        assert p.abs().max() <= 0.1
+        assert p.abs().max() > 0.05      # drawn, not left at zero
+    with pytest.raises(ValueError, match="bound > 0"):
+        uniform_init_(model, 0.0)
+
+
+def test_evaluate_nats_is_the_mean_cross_entropy():
+    """Windowed, stateful evaluation equals one pass over the whole
+    stream."""
+    corpus = periodic_corpus()
+    model = small_model()
+    stream = corpus.valid
+    windowed = evaluate_nats(model, stream, batch_size=1, bptt=7)
+    logits, _ = model(stream[:-1, None])
+    whole = nn.functional.cross_entropy(logits[:, 0], stream[1:]).item()
+    assert windowed == pytest.approx(whole, rel=1e-10)
+
+
+def test_untrained_model_is_near_uniform():
+    model = small_model()
+    with torch.no_grad():
+        model.readout.weight.zero_()
+        model.readout.bias.zero_()
+    nats = evaluate_nats(model, periodic_corpus().valid, batch_size=2,
+                         bptt=5)
+    assert nats == pytest.approx(math.log(7), rel=1e-12)
+
+
+# -- the configuration ------------------------------------------------
+
+def test_learning_rate_schedule_of_zaremba():
+    """lr 1 for epochs 1-4, then halved after every epoch."""
+    rates = [ZAREMBA_SMALL.lr_at(e) for e in range(1, 14)]
+    assert rates[:4] == [1.0] * 4
+    assert rates[4:7] == [0.5, 0.25, 0.125]
+    assert rates[-1] == pytest.approx(2.0 ** -9)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"batch_size": 0}, "batch_size"),
+    ({"optimizer": "rmsprop"}, "'sgd' or 'adam'"),
+    ({"lr": -1.0}, "lr > 0"),
+    ({"clip_norm": 0.0}, "clip_norm > 0"),
+    ({"patience": 0}, "patience"),
+    ({"decay_after": -1}, "decay_after"),
+])
+def test_bad_config(kwargs, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        LMConfig(**kwargs)
+
+
+# -- the trainer ------------------------------------------------------
+
+def quick_config(**kwargs) -> LMConfig:
+    base = dict(batch_size=4, bptt=6, epochs=3, optimizer="adam", lr=1e-2,
+                clip_norm=1.0, seed=3)
+    return LMConfig(**{**base, **kwargs})
+
+
+def test_training_learns_a_predictable_stream():
+    corpus = periodic_corpus()
+    model = small_model()
+    record = train_language_model(model, corpus, quick_config(epochs=4),
+                                  progress=False)
+    assert len(record.epochs) == 4
+    assert record.epochs[-1].train_nats < record.epochs[0].train_nats
+    assert record.best_valid_nats < 0.5 * math.log(7)
+    # the model holds the best epoch's parameters, which measure the test
+    assert record.test_nats == pytest.approx(
+        evaluate_nats(model, corpus.test, batch_size=4, bptt=6), rel=1e-12)
+
+
+def test_same_seed_same_metrics():
+    records = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = small_model(cell=GRUCell)
+        records.append(train_language_model(
+            model, periodic_corpus(), quick_config(), progress=False))
+    a, b = ([(e.train_nats, e.valid_nats) for e in r.epochs]
+            for r in records)
+    assert a == b
+
+
+def test_state_is_carried_and_detached_between_windows(monkeypatch):
+    """The second window starts from the first window's final state, cut
+    from its graph."""
+    seen = []
+    original = LanguageModel.forward
+
+    def spy(self, tokens, state=None):
+        seen.append(state)
+        return original(self, tokens, state)
+
+    monkeypatch.setattr(LanguageModel, "forward", spy)
+    train_language_model(small_model(), periodic_corpus(),
+                         quick_config(epochs=1), test=False, progress=False)
+    assert seen[0] is None
+    h, c = seen[1][0]
+    assert not h.requires_grad and h.abs().sum() > 0
+
+
+def test_early_stopping(monkeypatch):
+    """With patience 2 and a validation loss that only rises after epoch 1,
+    training stops after epoch 3 and reports epoch 1 as the best."""
+    losses = iter([1.0, 1.5, 1.6, 1.7, 1.8])
+    monkeypatch.setattr("lstmlib.language_model.evaluate_nats",
+                        lambda *a, **k: next(losses))
+    record = train_language_model(small_model(), periodic_corpus(),
+                                  quick_config(epochs=5, patience=2),
+                                  test=False, progress=False)
+    assert [e.epoch for e in record.epochs] == [1, 2, 3]
+    assert record.best_epoch == 1 and record.stopped_early
+
+
+def test_divergence_is_an_error():
+    with pytest.raises(FloatingPointError, match="diverged"):
+        train_language_model(small_model(), periodic_corpus(),
+                             quick_config(optimizer="sgd", lr=1e300,
+                                          clip_norm=None),
+                             progress=False)
+
+
+def test_trainer_rejects_bad_arguments():
+    with pytest.raises(TypeError, match="expected a LanguageModel"):
+        train_language_model(nn.Linear(2, 2), periodic_corpus(),
+                             quick_config())
+    with pytest.raises(TypeError, match="expected an LMConfig"):
+        train_language_model(small_model(), periodic_corpus(), {})
+
+
+# -- records ----------------------------------------------------------
+
+def test_record_round_trip(tmp_path):
+    saved = []
+    record = train_language_model(small_model(), periodic_corpus(),
+                                  quick_config(epochs=2), progress=False,
+                                  on_epoch=lambda r: saved.append(
+                                      len(r.epochs)))
+    assert saved == [1, 2]
+    path = save_record(record, tmp_path / "sub" / "run.json")
+    loaded = load_record(path)
+    assert loaded == record
+    data = json.loads(path.read_text())
+    for key in ("config", "epochs", "versions", "device", "wall_seconds",
+                "started"):
+        assert key in data
+    assert data["config"]["seed"] == 3 and data["versions"]["torch"]
+    assert list(tmp_path.glob("sub/*.part")) == []
+
+
+def test_save_record_leaves_no_partial_file(tmp_path):
+    record = RunRecord(name="x", model={}, config={"bad": object()})
+    with pytest.raises(TypeError):
+        save_record(record, tmp_path / "run.json")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_record_rejects_unknown_fields(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"name": "x", "model": {}, "config": {},
+                                "surprise": 1}))
+    with pytest.raises(ValueError, match="unknown fields"):
+        load_record(path)
+
+
+# -- vocabulary limit -------------------------------------------------
+
+def test_limit_vocabulary_keeps_the_most_frequent():
+    vocab = Vocabulary(["a", "b", "c", "d"])
+    stream = torch.tensor([0, 1, 2, 3, 0])
+    small = limit_vocabulary(Corpus(stream, stream, stream, vocab), 3)
+    assert small.vocab.itos == ["a", "b", OTHER]
+    assert small.train.tolist() == [0, 1, 2, 2, 0]
+    with pytest.raises(ValueError, match="2 <= size <= 4"):
+        limit_vocabulary(Corpus(stream, stream, stream, vocab), 5)
+
+
+# -- experiments ------------------------------------------------------
+
+def test_zaremba_small_model_layout():
+    for implementation in ("lstmlib", "torch"):
+        model = zaremba_small_model(10_000, implementation)
+        # 4.65 M parameters: embedding and read-out 2 x 2.0 M, two LSTM
+        # layers of 4 * 200 * (200 + 200) + biases
+        lstm = 2 * (4 * 200 * 400 + 4 * 200)
+        extra = 2 * 4 * 200 if implementation == "torch" else 0
+        expected = 10_000 * 200 + 200 * 10_000 + 10_000 + lstm + extra
+        assert sum(p.numel() for p in model.parameters()) == expected
+        assert max(p.abs().max().item() for p in model.parameters()) <= 0.1
+    with pytest.raises(ValueError, match="'lstmlib' or 'torch'"):
+        zaremba_small_model(10, "jax")
+
+
+def test_architecture_model_uses_the_post_variant():
+    model = architecture_model(50, 5, state_size=6)
+    cell = model.layers[0].cell
+    assert (cell.diff1, cell.diff2, cell.diff3) == (False, True, False)
+    assert model.embedding.embedding_dim == 6
+    with pytest.raises(ValueError, match="variant in"):
+        architecture_model(50, 9)
+
+
+@pytest.mark.parametrize("dof, expected", [(1, 12.706204736),
+                                           (4, 2.776445105),
+                                           (29, 2.045229642)])
+def test_student_t_quantiles(dof, expected):
+    assert student_t_quantile(0.975, dof) == pytest.approx(expected,
+                                                           abs=1e-6)
+
+
+def test_summary_mean_and_interval():
+    def record(variant, lr, nats):
+        return RunRecord(name=f"variant {variant}, lr {lr}, trial 0",
+                         model={}, config={"lr": lr}, best_valid_nats=nats)
+    rows = summarize_architectures([record(2, 1e-3, 5.0), record(2, 1e-3,
+                                                                 5.2),
+                                    record(1, 1e-3, 4.0),
+                                    record(1, 3e-3, 4.5)])
+    assert [(r["lr"], r["variant"]) for r in rows] == [(3e-3, 1), (1e-3, 1),
+                                                       (1e-3, 2)]
+    two = rows[2]
+    assert two["valid_nats"] == pytest.approx(5.1)
+    # t_{0.975,1} * s / sqrt(2) with s = 0.1414...
+    assert two["ci95_nats"] == pytest.approx(12.7062047 * 0.1, rel=1e-6)
+    assert math.isnan(rows[0]["ci95_nats"])
+
+
+def test_architectures_sweep_resumes(tmp_path, monkeypatch):
+    """Records are written per run; a second call trains nothing."""
+    corpus = periodic_corpus(vocab=7, tokens=400)
+    monkeypatch.setattr("lstmlib.experiments.load_ptb", lambda root: corpus)
+    base = quick_config(epochs=1, batch_size=2, bptt=5)
+    paths = run_architectures(tmp_path, variants=[1, 8], lrs=[1e-2],
+                              trials=2, base=base, state_size=4,
+                              progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        architecture_record_name(v, 1e-2, k) for v in (1, 8)
+        for k in (0, 1))
+    stamps = [p.stat().st_mtime_ns for p in paths]
+    run_architectures(tmp_path, variants=[1, 8], lrs=[1e-2], trials=2,
+                      base=base, state_size=4, progress=False)
+    assert [p.stat().st_mtime_ns for p in paths] == stamps
+    seeds = {load_record(p).config["seed"] for p in paths}
+    assert seeds == {3, 4}
+
+
+def test_command_line_help(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "zaremba-small" in out and "architectures" in out
+
+
+def test_command_line_zaremba_writes_a_record(tmp_path, monkeypatch):
+    corpus = periodic_corpus(vocab=9, tokens=2000)
+    monkeypatch.setattr("lstmlib.experiments.load_ptb", lambda root: corpus)
+    monkeypatch.setattr("lstmlib.experiments.zaremba_small_model",
+                        lambda vocab, impl: uniform_init_(LanguageModel(
+                            vocab, [BasicLSTMCell(6, 6)]), 0.1))
+    out = tmp_path / "z.json"
+    assert main(["zaremba-small", "--epochs", "1", "--out", str(out)]) == 0
+    record = load_record(out)
+    assert record.command.endswith(f"--epochs 1 --out {out}")
+    assert record.config["lr"] == 1.0 and record.test_nats is not None

@@ -1,0 +1,119 @@
+"""lstmlib.long_range: the cells are initialised as the chapter says, a run
+is reproducible from its seed and gives a JSON-able record whose verdict
+follows the stated rule, and bad names are refused."""
+import json
+
+import pytest
+import torch
+
+from lstmlib import Cell
+from lstmlib.long_range import (LAG_CELLS, LAG_TASKS, lag_model, lag_sweep,
+                                main, solve_lag_task)
+from lstmlib.tasks import ADDING_BASELINE_MSE, copy_memory_baseline
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("name", list(LAG_CELLS))
+def test_cells_start_as_the_chapter_says(name):
+    cell = LAG_CELLS[name](3, 5)
+    assert isinstance(cell, Cell)
+    assert (cell.input_size, cell.state_size) == (3, 5)
+    if name == "vanilla RNN":                      # orthogonal W
+        assert torch.allclose(cell.W.T @ cell.W, torch.eye(5), atol=1e-6)
+    else:             # the keep gate's bias block (rows n..2n) starts at 1
+        assert torch.equal(cell.b[5:10], torch.ones(5))
+
+
+def test_lag_model_is_seeded_and_leaves_the_global_generator_alone():
+    torch.manual_seed(0)
+    before = torch.rand(1)
+    torch.manual_seed(0)
+    a = lag_model("GRU", "temporal order", state_size=4, seed=3)
+    assert torch.equal(torch.rand(1), before)
+    b = lag_model("GRU", "temporal order", state_size=4, seed=3)
+    c = lag_model("GRU", "temporal order", state_size=4, seed=4)
+    for (_, p), (_, q), (_, r) in zip(a.named_parameters(),
+                                      b.named_parameters(),
+                                      c.named_parameters()):
+        assert torch.equal(p, q)
+    assert not torch.equal(a.readout.weight, c.readout.weight)
+    assert a.readout.out_features == 4 and a.recurrent.cell.input_size == 8
+
+
+@pytest.mark.parametrize("task, T", [("adding", 5), ("copy", 2),
+                                     ("temporal order", 20)])
+def test_a_run_gives_a_reproducible_json_record(task, T):
+    options = dict(state_size=4, batch_size=8, steps=3, eval_size=16)
+    record, model = solve_lag_task("basic LSTM", task, T, **options)
+    again, _ = solve_lag_task("basic LSTM", task, T, **options)
+    record.pop("seconds")
+    again.pop("seconds")
+    assert record == again
+    assert json.loads(json.dumps(record)) == record
+    assert record["steps"] == 3 and record["T"] == T
+    assert record["threshold"] == pytest.approx(0.1 * record["baseline"])
+    assert record["solved"] == (record["final_loss"] < record["threshold"])
+    assert isinstance(model, torch.nn.Module)
+    baseline = {"adding": ADDING_BASELINE_MSE,
+                "copy": copy_memory_baseline(T)}.get(task)
+    if baseline is not None:
+        assert record["baseline"] == pytest.approx(baseline)
+
+
+def test_an_easy_instance_is_solved_and_stops_early():
+    record, _ = solve_lag_task("GRU", "adding", 2, state_size=8,
+                               steps=400, lr=3e-2, eval_size=200)
+    assert record["solved"] and record["steps"] < 400
+
+
+def test_sweep_order_and_the_command(tmp_path):
+    records = lag_sweep(["vanilla RNN", "GRU"], ["adding"], [3, 4],
+                        state_size=2, batch_size=4, steps=2, eval_size=8)
+    assert [(r["T"], r["cell"]) for r in records] == [
+        (3, "vanilla RNN"), (3, "GRU"), (4, "vanilla RNN"), (4, "GRU")]
+    out = tmp_path / "sweep.json"
+    main(["--cells", "GRU", "--tasks", "adding", "--lags", "3",
+          "--steps", "2", "--state-size", "2", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert {"command", "date", "machine", "versions"} <= set(saved)
+    assert [r["cell"] for r in saved["records"]] == ["GRU"]
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: lag_model("LSTM", "adding"), "cell"),
+    (lambda: lag_model("GRU", "addition"), "task"),
+    (lambda: solve_lag_task("GRU", "adding", 0), "T"),
+    (lambda: solve_lag_task("GRU", "adding", 5, solved_fraction=1.5),
+     "solved_fraction"),
+    (lambda: lag_sweep(["GRU"], ["sorting"], [5]), "task"),
+])
+def test_bad_names_and_values_are_refused(call, words):
+    with pytest.raises(ValueError, match=words):
+        call()
+
+
+def test_every_task_has_a_positive_baseline():
+    for name, task in LAG_TASKS.items():
+        assert task.baseline(20) > 0, name
+
+
+def test_the_committed_sweeps_are_complete_and_consistent():
+    from lstmlib.long_range import load_lag_results
+    sweeps = load_lag_results()
+    assert sweeps
+    for sweep in sweeps:
+        assert sweep["command"].startswith("python -m lstmlib.long_range")
+        records = sweep["records"]
+        grid = {(r["task"], r["T"], r["cell"]) for r in records}
+        lags = {(r["task"], r["T"]) for r in records}
+        assert len(grid) == len(records) == 7 * len(lags)   # full grids
+        for r in records:
+            assert r["solved"] == (r["final_loss"] < r["threshold"])
+            assert r["steps"] <= r["max_steps"]
