@@ -14,13 +14,15 @@ PORT     ?= 8000
 
 # What the site is built from, and what the tests read besides.
 BOOK_SOURCES := $(shell find book lstmlib -type f -not -path '*/__pycache__/*' \
-                  -not -path '*/.ipynb_checkpoints/*') _config.yml _toc.yml
+                  -not -path '*/.ipynb_checkpoints/*') \
+                $(wildcard benchmarks/results/*.json) _config.yml _toc.yml
 TEST_SOURCES := $(BOOK_SOURCES) $(shell find tests -type f -not -path '*/__pycache__/*') \
                 conftest.py pyproject.toml environment.yml
 SITE         := _build/html/.built
 TESTED       := _build/.tested
 
-.PHONY: book test serve setup mathjax unit notebooks site browser clean
+.PHONY: book test serve setup mathjax unit notebooks site browser clean \
+        bench notebook-times
 
 book: $(SITE)
 	@echo
@@ -83,6 +85,19 @@ browser: $(SITE)
 
 serve: $(SITE)
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
+
+# Benchmarks (not tests; see benchmarks/README.md). `make bench` times
+# lstmlib's recurrent layers against nn.LSTM, nn.GRU and nn.RNN and writes
+# benchmarks/results/cpu.json and .md; `make notebook-times` executes every
+# notebook and writes benchmarks/results/notebook_times.json, which the
+# book's status page shows.
+bench: setup
+	$(BIN)/python benchmarks/recurrent.py --plain --others \
+	  --out benchmarks/results/cpu.json
+
+notebook-times: setup
+	$(BIN)/python benchmarks/notebook_times.py \
+	  --out benchmarks/results/notebook_times.json
 
 clean:
 	rm -rf _build _extra node_modules

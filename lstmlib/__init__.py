@@ -36,6 +36,11 @@ Its modules follow the book's parts:
 * :mod:`lstmlib.depth`: plain, highway and residual layers, deep networks
   built from them, and their Jacobians through depth (Part IV)
 * :mod:`lstmlib.ntm`: a compact neural Turing machine (Part IV)
+* :mod:`lstmlib.fused`: the fast path of :class:`Recurrent` for the cells
+  with a PyTorch counterpart (hand-derived backward passes), opt-in with
+  ``Recurrent(cell, fused=True)``
+* :mod:`lstmlib.summary`: every cell side by side, generated from the
+  cells themselves (the closing chapter)
 * :mod:`lstmlib.torch_modules`: reading PyTorch's recurrent modules for the
   cells' ``from_torch``
 * :mod:`lstmlib.source`, :mod:`lstmlib.versions`: showing the library's own
@@ -99,6 +104,10 @@ from .depth import (LAYER_KINDS, DeepNetwork, HighwayLayer, PlainLayer,
 from .ntm import (NTM, HeadWeights, LSTMTagger, NTMState,
                   binary_copy_baseline_bits, binary_copy_task,
                   copy_bits_per_sequence, train_copy)
+from .fused import (FusedGRU, FusedLSTM, FusedVanillaRNN, fused_forward,
+                    fused_supported)
+from .summary import (CELLS, CellSummary, StateBound, end_to_end_jacobian,
+                      longest_lag_solved, state_trajectory)
 from .torch_modules import TorchWeights, torch_weights
 from .source import show_source
 from .versions import show_versions, versions
@@ -157,6 +166,10 @@ __all__ = [
     "NTM", "HeadWeights", "LSTMTagger", "NTMState",
     "binary_copy_baseline_bits", "binary_copy_task", "copy_bits_per_sequence",
     "train_copy",
+    "FusedGRU", "FusedLSTM", "FusedVanillaRNN", "fused_forward",
+    "fused_supported",
+    "CELLS", "CellSummary", "StateBound", "end_to_end_jacobian",
+    "longest_lag_solved", "state_trajectory",
     "TorchWeights", "torch_weights",
     # the book's tooling
     "show_source", "show_versions", "versions",

@@ -13,3 +13,14 @@ def float64_and_seeded():
     torch.manual_seed(0)
     yield
     torch.set_default_dtype(previous)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """The tests' tensors are small: on a 2-core machine shared with other
+    work, torch's default of one thread per core made them up to 10x slower
+    (measured), so every test runs with one."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

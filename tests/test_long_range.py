@@ -12,14 +12,6 @@ from lstmlib.long_range import (LAG_CELLS, LAG_TASKS, lag_model, lag_sweep,
 from lstmlib.tasks import ADDING_BASELINE_MSE, copy_memory_baseline
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.mark.parametrize("name", list(LAG_CELLS))
 def test_cells_start_as_the_chapter_says(name):
     cell = LAG_CELLS[name](3, 5)

@@ -12,16 +12,7 @@ from lstmlib.training import (FinalStateClassifier, FinalStateRegressor,
                               PerStepClassifier, per_step_cross_entropy,
                               train_model, train_regression)
 
-pytestmark = pytest.mark.usefixtures("float64_and_seeded", "one_thread")
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny tensors: one thread is many times faster on a busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 
 def echo_batch(generator, T=6, B=16, symbols=4):
