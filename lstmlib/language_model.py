@@ -38,7 +38,8 @@ import torch
 from torch import Tensor, nn
 
 from .data import Corpus, batchify, bptt_windows
-from .recurrent import Cell, Recurrent, check_finite_real, check_positive_int
+from .recurrent import (Cell, Recurrent, _describe, check_finite_real,
+                        check_positive_int)
 from .versions import versions
 
 __all__ = ["LanguageModel", "LMConfig", "RunRecord", "EpochMetrics",
@@ -121,12 +122,6 @@ def _layer_sizes(index: int, layer: nn.Module) -> tuple[int, int]:
     raise TypeError(f"LanguageModel: layer {index}: expected an lstmlib Cell "
                     "or nn.RNN/nn.GRU/nn.LSTM, got "
                     f"{type(layer).__name__}")
-
-
-def _describe(value) -> str:
-    if isinstance(value, Tensor):
-        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
-    return type(value).__name__
 
 
 def detach_state(state):
