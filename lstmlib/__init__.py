@@ -37,8 +37,8 @@ Its modules follow the book's parts:
   built from them, and their Jacobians through depth (Part IV)
 * :mod:`lstmlib.ntm`: a compact neural Turing machine (Part IV)
 * :mod:`lstmlib.fused`: the fast path of :class:`Recurrent` for the cells
-  with a PyTorch counterpart (hand-derived backward passes), opt-in with
-  ``Recurrent(cell, fused=True)``
+  with a PyTorch counterpart (hand-derived backward passes), on by
+  default; ``Recurrent(cell, fused=False)`` keeps the plain loop
 * :mod:`lstmlib.summary`: every cell side by side, generated from the
   cells themselves (the closing chapter)
 * :mod:`lstmlib.torch_modules`: reading PyTorch's recurrent modules for the

@@ -250,8 +250,9 @@ class Recurrent(nn.Module):
         batch_first: if ``True`` the input and outputs are ``(B, T, ·)``;
             by default they are time-major, ``(T, B, ·)`` (PyTorch's default).
         fused: whether to use the fast path of :mod:`lstmlib.fused` where
-            it applies (see below; default ``False``). ``False`` always
-            runs the plain loop, one ``cell.step`` per time step.
+            it applies (see below; default ``True``). ``False`` always
+            runs the plain loop, one ``cell.step`` per time step, which is
+            what chapters that look inside the unrolled graph need.
 
     Inputs of ``forward``:
         x: ``(T, B, input_size)``, or ``(B, T, input_size)`` with batch_first.
@@ -268,7 +269,7 @@ class Recurrent(nn.Module):
     recurrent part runs step by step. This computes exactly what calling the
     cell T times does.
 
-    With ``fused=True``, a cell that is exactly a ``BasicLSTMCell``, a
+    By default (``fused=True``), a cell that is exactly a ``BasicLSTMCell``, a
     ``GRUCell(reset="after")`` or a ``VanillaRNNCell`` runs through
     :func:`lstmlib.fused.fused_forward` instead: the same function (tested
     to 1e-10 in float64, gradients included) in fewer, larger operations,
@@ -277,7 +278,7 @@ class Recurrent(nn.Module):
     """
 
     def __init__(self, cell: Cell, *, batch_first: bool = False,
-                 fused: bool = False):
+                 fused: bool = True):
         super().__init__()
         if not isinstance(cell, Cell):
             raise TypeError(

@@ -56,7 +56,7 @@ class TwoStateGatedCell(Cell):
 def test_states_are_those_of_recurrent(make):
     cell = make()
     x, s0 = torch.randn(9, 2, 3), torch.randn(2, 5)
-    outputs, final = Recurrent(cell)(x, s0)
+    outputs, final = Recurrent(cell, fused=False)(x, s0)   # the loop, step by step
     states, gates = gate_trajectory(cell, x, s0)
     assert torch.equal(states, outputs)
     assert torch.equal(states[-1], final)
