@@ -50,9 +50,12 @@ __all__ = ["ZAREMBA_SMALL", "ZAREMBA_SMALL_PUBLISHED", "POST_PROTOCOL",
            "architecture_record_name", "summarize_architectures",
            "student_t_quantile", "main"]
 
-#: Zaremba et al. (2014), small non-regularised configuration.
+#: Zaremba et al. (2014), small non-regularised configuration. Their code
+#: differentiates the sum over the 20 steps of each step's batch-mean loss,
+#: hence ``loss_sum_over_time``: lr 1 and clip 5 are meant for that gradient.
 ZAREMBA_SMALL = LMConfig(batch_size=20, bptt=20, epochs=13, optimizer="sgd",
-                         lr=1.0, lr_decay=0.5, decay_after=4, clip_norm=5.0)
+                         lr=1.0, lr_decay=0.5, decay_after=4, clip_norm=5.0,
+                         loss_sum_over_time=True)
 
 #: Their Table 1: perplexities of the small non-regularised LSTM.
 ZAREMBA_SMALL_PUBLISHED = {"valid_perplexity": 120.7,
@@ -210,7 +213,8 @@ def _zaremba(args) -> int:
     corpus = load_ptb(args.data)
     config = LMConfig(**{**vars(ZAREMBA_SMALL), "epochs": args.epochs,
                          "seed": args.seed,
-                         "max_train_tokens": args.max_train_tokens})
+                         "max_train_tokens": args.max_train_tokens,
+                         "loss_sum_over_time": args.loss == "sum-over-time"})
     torch.manual_seed(config.seed)
     model = zaremba_small_model(len(corpus.vocab),
                                 args.implementation).to(args.device)
@@ -274,6 +278,12 @@ def _parser() -> argparse.ArgumentParser:
     zaremba.add_argument("--implementation", choices=("lstmlib", "torch"),
                          default="lstmlib")
     zaremba.add_argument("--epochs", type=int, default=ZAREMBA_SMALL.epochs)
+    zaremba.add_argument("--loss", choices=("sum-over-time", "token-mean"),
+                         default="sum-over-time",
+                         help="the loss differentiated: the sum over the "
+                              "window's steps of the batch mean, as in "
+                              "Zaremba et al.'s code (default), or the mean "
+                              "over tokens (20 times smaller gradients)")
     zaremba.add_argument("--out", required=True, metavar="FILE.json")
     zaremba.set_defaults(run=_zaremba)
 

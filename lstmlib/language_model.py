@@ -180,6 +180,13 @@ class LMConfig:
     streams for validation and test (default: ``batch_size``).
     ``max_train_tokens`` uses only the start of the training stream (for
     small-scale runs; ``None``: all of it).
+
+    ``loss_sum_over_time`` chooses the loss that is differentiated: ``False``
+    (default) the mean cross-entropy over the window's tokens; ``True`` its
+    sum over the window's T time steps of the mean over the batch, which is
+    T times larger, and so is its gradient. The latter is what Zaremba et
+    al.'s code trains on; their learning rate of 1 and clipping threshold of
+    5 act on that gradient. Reported metrics are per token either way.
     """
 
     batch_size: int = 20
@@ -193,6 +200,7 @@ class LMConfig:
     patience: Optional[int] = None
     eval_batch_size: Optional[int] = None
     max_train_tokens: Optional[int] = None
+    loss_sum_over_time: bool = False
     seed: int = 0
 
     def __post_init__(self):
@@ -218,6 +226,9 @@ class LMConfig:
         if not isinstance(self.decay_after, int) or self.decay_after < 0:
             raise ValueError("LMConfig: expected decay_after to be an int "
                              f">= 0, got {self.decay_after!r}")
+        if not isinstance(self.loss_sum_over_time, bool):
+            raise TypeError("LMConfig: expected loss_sum_over_time to be "
+                            f"True or False, got {self.loss_sum_over_time!r}")
         if not isinstance(self.seed, int):
             raise TypeError(f"LMConfig: expected an int seed, got "
                             f"{self.seed!r}")
@@ -345,7 +356,10 @@ def train_language_model(model: LanguageModel, corpus: Corpus,
             loss = nn.functional.cross_entropy(logits.flatten(0, 1),
                                                targets.flatten())
             optimiser.zero_grad()
-            loss.backward()
+            if config.loss_sum_over_time:               # T × the mean
+                (loss * targets.shape[0]).backward()
+            else:
+                loss.backward()
             if config.clip_norm is not None:
                 nn.utils.clip_grad_norm_(model.parameters(),
                                          config.clip_norm)

@@ -143,6 +143,7 @@ def test_learning_rate_schedule_of_zaremba():
     ({"clip_norm": 0.0}, "clip_norm > 0"),
     ({"patience": 0}, "patience"),
     ({"decay_after": -1}, "decay_after"),
+    ({"loss_sum_over_time": 1}, "loss_sum_over_time"),
 ])
 def test_bad_config(kwargs, message):
     with pytest.raises((TypeError, ValueError), match=message):
@@ -168,6 +169,25 @@ def test_training_learns_a_predictable_stream():
     # the model holds the best epoch's parameters, which measure the test
     assert record.test_nats == pytest.approx(
         evaluate_nats(model, corpus.test, batch_size=4, bptt=6), rel=1e-12)
+
+
+def test_loss_summed_over_time_is_bptt_times_the_learning_rate():
+    """Zaremba's loss (sum over the window's steps of the batch mean) has
+    bptt times the gradient of the token mean: with plain SGD and no
+    clipping, lr η on the sum trains exactly like lr bptt·η on the mean."""
+    corpus = periodic_corpus()
+    parameters = []
+    for summed, lr in ((True, 0.05), (False, 0.3)):
+        torch.manual_seed(0)
+        model = small_model().double()
+        config = quick_config(optimizer="sgd", lr=lr, clip_norm=None,
+                              epochs=1, max_train_tokens=4 * 13,
+                              loss_sum_over_time=summed)   # 2 windows of 6
+        train_language_model(model, corpus, config, test=False,
+                             progress=False)
+        parameters.append(torch.cat([p.flatten() for p in model.parameters()]))
+    assert torch.allclose(parameters[0], parameters[1], rtol=0, atol=1e-12)
+    assert ZAREMBA_SMALL.loss_sum_over_time
 
 
 def test_same_seed_same_metrics():
@@ -364,3 +384,7 @@ def test_command_line_zaremba_writes_a_record(tmp_path, monkeypatch):
     record = load_record(out)
     assert record.command.endswith(f"--epochs 1 --out {out}")
     assert record.config["lr"] == 1.0 and record.test_nats is not None
+    assert record.config["loss_sum_over_time"] is True
+    assert main(["zaremba-small", "--epochs", "1", "--loss", "token-mean",
+                 "--out", str(out)]) == 0
+    assert load_record(out).config["loss_sum_over_time"] is False
