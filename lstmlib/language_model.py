@@ -416,6 +416,9 @@ def save_record(record: RunRecord, path: str | os.PathLike) -> Path:
         with os.fdopen(handle, "w") as f:
             json.dump(data, f, indent=1)
             f.write("\n")
+        umask = os.umask(0)                 # read the umask (and restore
+        os.umask(umask)                     # it): mkstemp made the file 0600
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -276,6 +276,18 @@ def test_save_record_leaves_no_partial_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_saved_record_has_the_usual_permissions(tmp_path):
+    """Readable like any file the user creates, not 0600 like mkstemp's."""
+    import os
+    umask = os.umask(0o022)
+    try:
+        path = save_record(RunRecord(name="x", model={}, config={}),
+                           tmp_path / "run.json")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_load_record_rejects_unknown_fields(tmp_path):
     path = tmp_path / "r.json"
     path.write_text(json.dumps({"name": "x", "model": {}, "config": {},
