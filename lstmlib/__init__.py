@@ -91,9 +91,6 @@ from .data import (CharCorpus, ChecksumError, Corpus, DownloadError,
 from .training import (FinalStateClassifier, FinalStateRegressor,
                        PerStepClassifier, per_step_cross_entropy,
                        train_model, train_regression)
-from .long_range import (LAG_CELLS, LAG_RESULTS_FILE, LAG_TASKS, LagTask,
-                         lag_model, lag_sweep, load_lag_results,
-                         solve_lag_task)
 from .language_model import (EpochMetrics, LanguageModel, LMConfig,
                              RunRecord, detach_state, evaluate_nats,
                              load_record, save_record, train_language_model,
@@ -174,3 +171,17 @@ __all__ = [
     # the book's tooling
     "show_source", "show_versions", "versions",
 ]
+
+# lstmlib.long_range is also a command (python -m lstmlib.long_range); it is
+# imported on first use of one of its names, so that running it as a module
+# does not find it already imported (runpy warns about that).
+_FROM_LONG_RANGE = ("LAG_CELLS", "LAG_RESULTS_FILE", "LAG_TASKS", "LagTask",
+                    "lag_model", "lag_sweep", "load_lag_results",
+                    "solve_lag_task")
+
+
+def __getattr__(name: str):
+    if name in _FROM_LONG_RANGE:
+        from . import long_range
+        return getattr(long_range, name)
+    raise AttributeError(f"module 'lstmlib' has no attribute {name!r}")
