@@ -83,6 +83,10 @@ NON_PAGE_DIRS = {"mathjax", "jupyter_execute"}
 RAW_MATH_DELIMITERS = ("\\[", "\\(", "$$")
 RAW_DOLLAR_MATH = re.compile(r"(?<!\$)\$(?=[^\s$])([^$\n]{1,200}?)(?<=[^\s$])\$(?!\$)")
 TEX_LOOKING = re.compile(r"[\\^_{}=]|^[A-Za-z]$")
+# The delimiter row of a Markdown table ("|---|---|"), which appears in the
+# page's text when a table was rendered as a paragraph (CommonMark has no
+# tables; Sphinx's smart quotes may have turned "---" into an em dash).
+UNRENDERED_TABLE = re.compile(r"\|\s*:?(?:-{3,}|\u2014):?\s*\|")
 # Elements whose text is not prose: raw delimiters inside them are legitimate
 # (an mjx-container is an equation MathJax has already typeset).
 NON_PROSE_TAGS = {"script", "style", "pre", "code", "mjx-container"}
@@ -367,6 +371,10 @@ def check_rendered_dom(static_html: str, dom: str) -> list[str]:
             context = excerpt(prose, delimiter)
             problems.append(f"raw TeX delimiter {delimiter} left in the text: {context!r}")
     problems += [f"raw TeX left in the text: {raw!r}" for raw in raw_dollar_math(prose)]
+    table_row = UNRENDERED_TABLE.search(prose)
+    if table_row:
+        problems.append("a Markdown table left as text: "
+                        f"{excerpt(prose, table_row.group(0))!r}")
     return problems
 
 

@@ -138,6 +138,21 @@ def test_raw_single_dollar_math_fails(prose):
     assert len(problems) == 1 and problems[0].startswith("raw TeX left in the text: '$"), problems
 
 
+@pytest.mark.parametrize("row", ["|---|---|", "| --- | --- |",
+                                 "|\u2014|\u2014|", "|:---:|"])
+def test_a_table_left_as_text_fails(row):
+    dom = html_page(f"<p>| a | b | {row} | 1 | 2 |</p>")
+    problems = check_rendered_dom(html_page(""), dom)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("a Markdown table left as text")
+
+
+def test_a_rendered_table_and_code_are_fine():
+    dom = html_page("<table><tr><td>a</td></tr></table>"
+                    "<pre>rows = ['|---|']</pre><p>a | b, and --- too</p>")
+    assert check_rendered_dom(html_page(""), dom) == []
+
+
 def test_dollar_amounts_are_not_math():
     prices = html_page("<p>It costs $5 and $6, or $ 7 $.</p>")
     assert check_rendered_dom(html_page(""), prices) == []
