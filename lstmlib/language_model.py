@@ -44,7 +44,8 @@ from .versions import versions
 
 __all__ = ["LanguageModel", "LMConfig", "RunRecord", "EpochMetrics",
            "detach_state", "evaluate_nats", "train_language_model",
-           "save_record", "load_record", "uniform_init_"]
+           "save_record", "load_record", "uniform_init_",
+           "write_json_atomically"]
 
 _TORCH_RECURRENT = (nn.RNN, nn.GRU, nn.LSTM)
 
@@ -405,12 +406,12 @@ def _describe_model(model: LanguageModel) -> dict:
     }
 
 
-def save_record(record: RunRecord, path: str | os.PathLike) -> Path:
-    """Write ``record`` as JSON to ``path`` atomically (a temporary file in
-    the same folder, then a rename), creating the folder if needed."""
+def write_json_atomically(data: Any, path: str | os.PathLike) -> Path:
+    """Write ``data`` as JSON to ``path`` atomically (a temporary file in
+    the same folder, then a rename), creating the folder if needed: an
+    interrupted write leaves the previous file, never half of a new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = asdict(record)
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
     try:
         with os.fdopen(handle, "w") as f:
@@ -424,6 +425,12 @@ def save_record(record: RunRecord, path: str | os.PathLike) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def save_record(record: RunRecord, path: str | os.PathLike) -> Path:
+    """Write ``record`` as JSON to ``path`` with
+    :func:`write_json_atomically`."""
+    return write_json_atomically(asdict(record), path)
 
 
 def load_record(path: str | os.PathLike) -> RunRecord:

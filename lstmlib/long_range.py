@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shlex
 import sys
 import time
@@ -238,20 +237,9 @@ def load_lag_results(path: str | Path = LAG_RESULTS_FILE) -> List[dict]:
         return json.load(file)["sweeps"]
 
 
-def _processor() -> str:
-    """The CPU's model name where Linux says it, else the architecture."""
-    try:
-        with open("/proc/cpuinfo") as file:
-            for line in file:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
-
-
 def main(argv: Sequence[str] | None = None) -> dict:
     """The command: run a sweep, write its records and provenance."""
+    from .language_model import write_json_atomically
     from .versions import versions
     parser = argparse.ArgumentParser(
         prog="python -m lstmlib.long_range", description=__doc__.split(
@@ -274,22 +262,22 @@ def main(argv: Sequence[str] | None = None) -> dict:
         lags = {task: [T for T in args.lags
                        if task != "temporal order" or T >= 20]
                 for task in args.tasks}
+    found = versions()
     result = dict(
         command="python -m lstmlib.long_range " + shlex.join(
             sys.argv[1:] if argv is None else list(argv)),
         date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        machine=f"{_processor()} ({torch.get_num_threads()} thread(s)), "
+        machine=f"{found['cpu']} ({torch.get_num_threads()} thread(s)), "
                 f"device "
                 f"{args.device}" + (f" ({torch.cuda.get_device_name()})"
                                     if args.device.startswith("cuda")
                                     else ""),
-        versions=versions(), records=[])
+        versions=found, records=[])
 
     def save(record: dict) -> None:
         result["records"].append(record)
         print(json.dumps(record), flush=True)
-        with open(args.out, "w") as file:
-            json.dump(result, file, indent=1)
+        write_json_atomically(result, args.out)
 
     lag_sweep(args.cells, args.tasks, lags, seeds=args.seeds, log=save,
               state_size=args.state_size, batch_size=args.batch_size,
