@@ -2,6 +2,7 @@
 stateful truncated-BPTT trainer, result records, the command line."""
 import json
 import math
+import os
 
 import pytest
 import torch
@@ -278,7 +279,6 @@ def test_save_record_leaves_no_partial_file(tmp_path):
 
 def test_saved_record_has_the_usual_permissions(tmp_path):
     """Readable like any file the user creates, not 0600 like mkstemp's."""
-    import os
     umask = os.umask(0o022)
     try:
         path = save_record(RunRecord(name="x", model={}, config={}),
