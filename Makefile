@@ -94,6 +94,7 @@ serve: $(SITE)
 bench: setup
 	$(BIN)/python benchmarks/recurrent.py --plain --others \
 	  --out benchmarks/results/cpu.json
+	$(BIN)/python benchmarks/seeds.py --out benchmarks/results/seeds_cpu.json
 
 notebook-times: setup
 	$(BIN)/python benchmarks/notebook_times.py \

@@ -30,10 +30,10 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -50,6 +50,7 @@ from lstmlib.lstm import (
 from lstmlib.prototype import PrototypeLSTMCell
 from lstmlib.recurrent import Recurrent
 from lstmlib.vanilla import VanillaRNNCell
+from lstmlib.versions import versions
 
 #: The targets of the issue: lstmlib / built-in, at most.
 TARGETS = {"train": 1.25, "infer": 1.5}
@@ -83,6 +84,22 @@ def _others(m: int, n: int):
         ('PeepholeLSTMCell("full")', PeepholeLSTMCell(m, n), 7, 4),
         ('GRUCell(reset="before")', GRUCell(m, n, reset="before"), 3, 3),
     ]
+
+
+class WithoutOneDNN(nn.Module):
+    """A built-in module run with oneDNN switched off: on a CPU,
+    ``nn.LSTM`` then runs PyTorch's own implementation (a matrix product
+    and one fused elementwise kernel per step) instead of oneDNN's fused
+    LSTM kernel. Only ``nn.LSTM`` uses oneDNN here; ``nn.GRU`` and
+    ``nn.RNN`` run PyTorch's own implementation either way."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x):
+        with torch.backends.mkldnn.flags(enabled=False):
+            return self.module(x)
 
 
 # -- timing ------------------------------------------------------------------
@@ -153,17 +170,9 @@ def _medians(times: dict[str, list[float]]) -> dict[str, float]:
 
 # -- the machine ---------------------------------------------------------------
 def machine(device: torch.device) -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {"cpu": cpu, "cores": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
+    found = versions()
+    info = {"cpu": found["cpu"], "cores": found["cpu_count"],
+            "platform": found["platform"], "python": found["python"],
             "torch": torch.__version__, "lstmlib": lstmlib.__version__,
             "mkldnn": torch.backends.mkldnn.is_available()}
     if device.type == "cuda":
@@ -193,6 +202,10 @@ def builtin_cases(args, device, log) -> list[dict]:
                     cell = convert(builtin).to(device)
                     modules = [builtin, Recurrent(cell, fused=True)]
                     labels = ["builtin", "fused"]
+                    if kind == "lstm" and device.type == "cpu" \
+                            and torch.backends.mkldnn.is_available():
+                        modules.append(WithoutOneDNN(builtin))
+                        labels.append("native")
                     if args.plain:
                         modules.append(Recurrent(cell, fused=False))
                         labels.append("plain")
@@ -290,13 +303,17 @@ def summary(result: dict) -> str:
         "Ratio = median time of `Recurrent(cell)` (fused path) / median "
         "time of the built-in (interleaved runs); ✓ meets the target "
         "(training ≤ 1.25, inference ≤ 1.5). The plain-loop ratio is "
-        "`Recurrent(cell, fused=False)`, the loop over `cell.step`.",
+        "`Recurrent(cell, fused=False)`, the loop over `cell.step`. The "
+        "oneDNN-off ratio is `nn.LSTM` itself with oneDNN switched off "
+        "(PyTorch's own LSTM implementation) over `nn.LSTM` with it.",
         "",
     ]
     rows = result["builtin"]
     has_plain = any("plain_ratio" in r for r in rows)
+    has_native = any("native_ratio" in r for r in rows)
     head = ("| pair | B | T | input/state | mode | built-in ms | fused ms "
-            "| ratio |" + (" plain-loop ratio |" if has_plain else ""))
+            "| ratio |" + (" plain-loop ratio |" if has_plain else "")
+            + (" oneDNN-off ratio |" if has_native else ""))
     lines += [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         ok = "✓" if r["fused_ratio"] <= r["target"] else "✗"
@@ -305,7 +322,9 @@ def summary(result: dict) -> str:
             f"{r['input']}/{r['state']} | {r['mode']} | "
             f"{r['builtin_ms']:.2f} | {r['fused_ms']:.2f} | "
             f"{r['fused_ratio']:.2f} {ok} |"
-            + (f" {r['plain_ratio']:.2f} |" if has_plain else ""))
+            + (f" {r['plain_ratio']:.2f} |" if has_plain else "")
+            + ((f" {r['native_ratio']:.2f} |" if "native_ratio" in r
+                else " – |") if has_native else ""))
     if result.get("others"):
         lines += ["", "Cells without a built-in (plain loop), against "
                   "Recurrent(BasicLSTMCell) of the same sizes, its plain "
@@ -376,6 +395,8 @@ def main(argv: list[str] | None = None) -> dict:
         p.error("--device cuda: no CUDA device is available")
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(True)
+    # torch.backends.mkldnn.flags warns about Intel GPUs on every entry
+    warnings.filterwarnings("ignore", message="TF32 acceleration on top")
 
     def log(msg: str) -> None:
         print(msg, flush=True)

@@ -206,13 +206,15 @@ def _gru_forward(x, s0, W_all, bias_h, U, b):
                                            q[..., 2 * n:]))
     S_ = S.unbind(0)
     Wt = W_all.t()
+    ones, write = x.new_ones(B, n), x.new_empty(B, n)   # 1, and 1 - z_t
     s = s0
     for t in range(T):
         torch.addmm(bias_h, s, Wt, out=q_[t])   # W_all s_{t-1} + bias_h
         rz[t].add_(q_rz[t]).sigmoid_()          # r_t, z_t
         s_tilde[t].addcmul_(r[t], q_s[t]).tanh_()       # s̃_t
         kept = torch.mul(z[t], s, out=S_[t])    # z_t ⊙ s_{t-1}
-        s = kept.add_(torch.rsub(z[t], 1).mul_(s_tilde[t]))  # + (1-z) ⊙ s̃
+        torch.sub(ones, z[t], out=write)        # 1 - z_t, no allocation
+        s = kept.addcmul_(write, s_tilde[t])    # + (1 - z_t) ⊙ s̃_t
     return S, gates, q
 
 
