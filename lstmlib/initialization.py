@@ -2,7 +2,9 @@
 recurrent weights").
 
 The chapter starts from the bound ‖δs_{t+k}‖ ≤ ‖γW‖₂^k ‖δs_t‖, where
-γ = sup|φ'| (1 for tanh, 1/4 for the logistic sigmoid), and asks for a W
+γ = sup|φ'| (1 for tanh, 1/4 for the logistic sigmoid) is the global slope
+bound that Part I's "Vanishing and exploding sensitivity" writes γ̄ (its γ
+and γ' are slopes met along a trajectory, at most γ̄), and asks for a W
 that brings the bound as close to equality as possible: every singular
 value of γW equal to 1. Two ways to approach that goal live here.
 

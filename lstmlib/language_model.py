@@ -5,8 +5,11 @@ distribution over the next token:
 
     e_t = E[x_t]                         embedding,   (T, B) -> (T, B, d)
     h_t^(l) = layer_l(h_t^(l-1), state)  recurrent layers, l = 1..L
-    logits_t = V h_t^(L) + c             read-out,    (T, B, n) -> (T, B, V)
+    logits_t = R h_t^(L) + b_R           read-out,    (T, B, n) -> (T, B, V)
     p(x_{t+1} | x_{<=t}) = softmax(logits_t)
+
+with V the vocabulary size and d the embedding size (the book's notation
+page lists E, R and b_R).
 
 Training uses *stateful truncated BPTT* (Chapter 5): the batched stream is
 cut into windows of ``bptt`` steps, the state at the end of one window is the

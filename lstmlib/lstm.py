@@ -429,8 +429,10 @@ class PeepholeLSTMCell(_LSTMFamilyCell):
         \end{aligned}
 
     With ``peephole="full"`` (the post's form) P stacks two n×n matrices
-    P_i, P_f and P_o is n×n. With ``peephole="diagonal"`` (Gers and
-    Schmidhuber 2000; Graves 2013) every unit sees only its own cell:
+    P_i, P_f and P_o is n×n. With ``peephole="diagonal"`` (Graves 2013;
+    Gers and Schmidhuber 2000 connect a gate to the cells of its own
+    memory block, which is this form when every block has one cell)
+    every unit sees only its own cell:
     P c_{t-1} becomes (p_i ⊙ c_{t-1}, p_f ⊙ c_{t-1}) and P_o c_t becomes
     p_o ⊙ c_t, which is the full form with diagonal matrices.
 

@@ -278,7 +278,7 @@ class NTM(nn.Module):
         r_t &= \mathrm{read}(M_{t-1}, w^r_t) && (B, W) \\
         M_t &= \mathrm{write}(M_{t-1}, w^w_t, e_t, a_t)
             && (B, N, W) \\
-        y_t &= V [h_t; r_t] + v && (B, \text{output\_size})
+        y_t &= R [h_t; r_t] + b_R && (B, \text{output\_size})
         \end{aligned}
 
     A head's raw parameters are squashed into range: k = tanh(·),
@@ -422,7 +422,7 @@ class NTM(nn.Module):
 class LSTMTagger(nn.Module):
     """The LSTM baseline: a :class:`~lstmlib.lstm.BasicLSTMCell` run by
     :class:`~lstmlib.recurrent.Recurrent`, and an affine read-out of h_t
-    at every step, y_t = V h_t + v. x ``(T, B, m)`` → y ``(T, B, out)``."""
+    at every step, y_t = R h_t + b_R. x ``(T, B, m)`` → y ``(T, B, out)``."""
 
     def __init__(self, input_size: int, output_size: int, state_size: int):
         super().__init__()

@@ -3,9 +3,10 @@
 The prototype glues the three gates to an incremental write: the output
 (read) gate selects what of the old state the candidate write may read,
 the input (write) gate how much of the candidate is written, the forget
-gate how much of the old state is kept. Nothing bounds its state, which is
-why it drifts; the normalized prototype divides the state by
-√(var(s_t) + 1) at every step, a soft bound on the spread of its units.
+gate how much of the old state is kept. No bound on its state holds
+independently of t (only ‖s_t‖∞ < ‖s_0‖∞ + t), which is why it can drift;
+the normalized prototype divides the state by √(var(s_t) + 1) at every
+step, a soft bound on the spread of its units.
 """
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ class PrototypeLSTMCell(Cell):
     with φ = tanh. The three gates read ``s_{t-1}`` and are computed with
     one matrix product; the candidate write reads ``o_t ⊙ s_{t-1}``, a
     different vector, so its recurrent matrix ``W`` is a separate
-    parameter. Nothing bounds ``s_t``.
+    parameter. No bound on ``s_t`` holds independently of t: only
+    ‖s_t‖∞ < ‖s_0‖∞ + t.
 
     Args:
         input_size: m, the size of ``x_t``.

@@ -130,13 +130,17 @@ def jacobian_norms(cell: Cell, x: Tensor, state: State | None = None, *,
 
 # -- Bounds for the vanilla cell -------------------------------------------
 #
-# For s_{t+1} = φ(z_t), z_t = W s_t + U x_{t+1} + b, the chapter proves
+# For s_u = φ(a_u), a_u = W s_{u-1} + U x_u + b (a_u is the pre-activation
+# of step u), the chapter proves
 #
-#   ‖∂s_{t+k}/∂s_t‖₂ ≤ ∏_{j<k} ‖[φ'(z_{t+j})]‖₂ ‖W‖₂ ≤ (γ ‖W‖₂)^k
-#   ‖δs_{t+k}‖ ≤ ∏_{j<k} γ_j ‖W‖₂ ‖δs_t‖  (mean value theorem, any δs_t)
+#   ‖∂s_{t+k}/∂s_t‖₂ ≤ ∏_{j=1}^{k} ‖[φ'(a_{t+j})]‖₂ ‖W‖₂ ≤ (γ' ‖W‖₂)^k
+#   ‖δs_{t+k}‖ ≤ ∏_{j=1}^{k} γ_j ‖W‖₂ ‖δs_t‖  (mean value theorem, any δs_t)
 #
 # where [φ'(c)] is the diagonal matrix of the slopes, whose spectral norm is
-# its largest |entry|. The functions below compute both sides.
+# its largest |entry|, γ' = max_{j≤k} ‖[φ'(a_{t+j})]‖₂ is the largest slope
+# visited, and γ_j the largest slope on the segments between the two runs'
+# pre-activations a_{t+j}. Both are at most γ̄ = sup_ℝ |φ'| (MAX_SLOPE).
+# The functions below compute both sides.
 
 #: sup over ℝ of |φ'(z)| for each nonlinearity of a VanillaRNNCell:
 #: tanh' = 1 - tanh² peaks at 1 and σ' = σ(1 - σ) at 1/4, both at z = 0.
@@ -210,10 +214,11 @@ def _trajectory(cell: Cell, x: Tensor, s: Tensor) -> Tensor:
 
 def vanilla_preactivations(cell: Cell, x: Tensor, states: Tensor
                            ) -> Tensor:
-    """``z_t = W s_t + U x_{t+1} + b`` for t = 0, ..., T - 1, ``(T, n)``.
+    """The pre-activations ``a_u = W s_{u-1} + U x_u + b`` for
+    u = 1, ..., T, ``(T, n)``: row ``u - 1`` holds ``a_u``.
 
     Args:
-        cell: a :class:`~lstmlib.VanillaRNNCell`; ``s_{t+1} = φ(z_t)``.
+        cell: a :class:`~lstmlib.VanillaRNNCell`; ``s_u = φ(a_u)``.
         x: the inputs ``x_1 ... x_T`` of one sequence, ``(T, m)``.
         states: the visited states ``s_0 ... s_T`` (or ``s_0 ... s_{T-1}``),
             ``(T + 1, n)`` or ``(T, n)``, as :func:`step_jacobians` returns.
@@ -232,7 +237,7 @@ def vanilla_preactivations(cell: Cell, x: Tensor, states: Tensor
 class SensitivityBounds(NamedTuple):
     """Three upper bounds on ``‖∂s_{t+k}/∂s_t‖₂``, each ``(K,)``, entry
     ``k - 1`` for k steps, from the tightest to the loosest."""
-    stepwise: Tensor    # ∏_{j<k} ‖[φ'(z_{t+j})]‖₂ ‖W‖₂
+    stepwise: Tensor    # ∏_{j=1}^{k} ‖[φ'(a_{t+j})]‖₂ ‖W‖₂
     visited: Tensor     # (γ'_k ‖W‖₂)^k, γ'_k = largest |φ'| visited so far
     worst_case: Tensor  # (MAX_SLOPE[φ] ‖W‖₂)^k
 
@@ -242,11 +247,12 @@ def sensitivity_bounds(cell: Cell, x: Tensor, state: State | None = None,
     """Upper bounds on :func:`jacobian_norms` ``(cell, x, state,
     start=start)`` for a :class:`~lstmlib.VanillaRNNCell`.
 
-    With t = ``start``, z_u the pre-activations along the trajectory
-    (:func:`vanilla_preactivations`) and ‖[φ'(z)]‖₂ = max_i |φ'(z_i)|:
+    With t = ``start``, a_u the pre-activation of step u along the
+    trajectory (:func:`vanilla_preactivations`) and
+    ‖[φ'(a)]‖₂ = max_i |φ'(a_i)|:
 
-    * ``stepwise[k-1]`` = ∏_{j=0}^{k-1} ‖[φ'(z_{t+j})]‖₂ ‖W‖₂,
-    * ``visited[k-1]`` = (γ'_k ‖W‖₂)^k, γ'_k = max_{j<k} ‖[φ'(z_{t+j})]‖₂,
+    * ``stepwise[k-1]`` = ∏_{j=1}^{k} ‖[φ'(a_{t+j})]‖₂ ‖W‖₂,
+    * ``visited[k-1]`` = (γ'_k ‖W‖₂)^k, γ'_k = max_{j≤k} ‖[φ'(a_{t+j})]‖₂,
     * ``worst_case[k-1]`` = (sup_ℝ |φ'| ‖W‖₂)^k (``MAX_SLOPE``).
     """
     cell, x = _vanilla(cell), _one_sequence(cell, x)
@@ -308,10 +314,10 @@ def finite_change_bound(cell: Cell, x: Tensor, delta: Tensor,
     """The mean value bound on :func:`finite_change_norms`, for a
     :class:`~lstmlib.VanillaRNNCell`:
 
-        ‖δs_{t+k}‖ ≤ ∏_{j=0}^{k-1} γ_j ‖W‖₂ ‖δs_t‖,
-        γ_j = max_i sup |φ'(c)| over c between z_{t+j,i} and z'_{t+j,i},
+        ‖δs_{t+k}‖ ≤ ∏_{j=1}^{k} γ_j ‖W‖₂ ‖δs_t‖,
+        γ_j = max_i sup |φ'(c)| over c between a_{t+j,i} and a'_{t+j,i},
 
-    where z and z' are the pre-activations of the two trajectories
+    where a and a' are the pre-activations of the two trajectories
     (:func:`largest_slope_between`). Returns a ``(T - t,)`` Tensor.
     """
     cell = _vanilla(cell)
