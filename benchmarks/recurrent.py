@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import statistics
 import sys
@@ -41,6 +40,7 @@ from torch import nn
 
 import lstmlib
 from lstmlib.gru import GRUCell
+from lstmlib.language_model import write_json_atomically
 from lstmlib.lstm import (
     BasicLSTMCell,
     LSTMVariantCell,
@@ -284,20 +284,37 @@ def other_cases(args, device, log) -> list[dict]:
 
 
 # -- the report ------------------------------------------------------------------
-def summary(result: dict) -> str:
-    meta = result["meta"]
+def provenance_lines(meta: dict) -> list[str]:
+    """The date, machine, versions, threads, clock and load average of a
+    result file's ``meta``, as Markdown list items (the command is left to
+    the caller, to put last)."""
     mach = meta["machine"]
-    lines = [
-        "# lstmlib vs PyTorch's recurrent modules",
-        "",
+    return [
         f"- date: {meta['date']}",
         f"- machine: {mach['cpu']}, {mach['cores']} cores"
         + (f", GPU {mach['gpu']}" if "gpu" in mach else ""),
         f"- torch {mach['torch']}, device {meta['device']}, "
-        f"{meta['threads']} thread(s), dtype float32, ratios of "
-        f"{'CPU' if meta['clock'] == 'cpu' else 'wall-clock'} times",
+        f"{meta['threads']} thread(s), dtype float32, times of the "
+        f"{'process CPU' if meta['clock'] == 'cpu' else 'wall'} clock",
         f"- load average (1, 5, 15 min) before {meta['load_before']}, "
         f"after {meta['load_after']}",
+    ]
+
+
+def write_result(result: dict, path: str, summary) -> Path:
+    """``result`` as JSON at ``path`` (atomically: an interrupted run leaves
+    the previous file) and ``summary(result)`` beside it as ``.md``."""
+    out = write_json_atomically(result, path)
+    out.with_suffix(".md").write_text(summary(result))
+    return out
+
+
+def summary(result: dict) -> str:
+    meta = result["meta"]
+    lines = [
+        "# lstmlib vs PyTorch's recurrent modules",
+        "",
+        *provenance_lines(meta),
         f"- command: `{meta['command']}`",
         "",
         "Ratio = median time of `Recurrent(cell)` (fused path) / median "
@@ -420,10 +437,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.others:
         result["others"] = other_cases(args, device, log)
     meta["load_after"] = load_average()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
-    out.with_suffix(".md").write_text(summary(result))
+    out = write_result(result, args.out, summary)
     log(f"wrote {out} and {out.with_suffix('.md')}")
     return result
 

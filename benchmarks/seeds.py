@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
-import json
 import statistics
 import sys
 import time
@@ -39,7 +38,8 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from recurrent import _sync, load_average, machine
+from recurrent import (_sync, load_average, machine, provenance_lines,
+                       write_result)
 
 from lstmlib.experiments import (POST_PROTOCOL, POST_STATE_SIZE,
                                  architecture_model)
@@ -146,21 +146,13 @@ def time_steps(models, stacked, inputs, targets, *, lr: float,
 
 def summary(result: dict) -> str:
     meta = result["meta"]
-    mach = meta["machine"]
     lines = [
         "# Several seeds at once (stacked, vmap) against one by one",
         "",
-        f"- date: {meta['date']}",
-        f"- machine: {mach['cpu']}, {mach['cores']} cores"
-        + (f", GPU {mach['gpu']}" if "gpu" in mach else ""),
-        f"- torch {mach['torch']}, device {meta['device']}, "
-        f"{meta['threads']} thread(s), float32, times are "
-        f"{'CPU' if meta['clock'] == 'cpu' else 'wall-clock'} medians",
+        *provenance_lines(meta),
         f"- model: variant {meta['variant']}, vocabulary {meta['vocab']}, "
         f"state {meta['state']}, window {meta['bptt']} × batch "
-        f"{meta['batch']}, Adam",
-        f"- load average (1, 5, 15 min) before {meta['load_before']}, "
-        f"after {meta['load_after']}",
+        f"{meta['batch']}, Adam; medians of repetitions",
         f"- command: `{meta['command']}`",
         "",
         "| seeds K | sequential ms | stacked ms | speed-up | reps "
@@ -235,10 +227,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"{same['grad_diff']:.1e})", flush=True)
     meta["load_after"] = load_average()
     result = {"meta": meta, "rows": rows}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
-    out.with_suffix(".md").write_text(summary(result))
+    out = write_result(result, args.out, summary)
     print(f"wrote {out} and {out.with_suffix('.md')}")
     return result
 

@@ -1,4 +1,5 @@
-"""The benchmark command (benchmarks/recurrent.py) at its smoke-test size."""
+"""The benchmark commands (benchmarks/recurrent.py, benchmarks/seeds.py)
+at smoke-test sizes."""
 import importlib.util
 import json
 from pathlib import Path
@@ -9,13 +10,18 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def recurrent_benchmark():
+def load_script(name: str):
+    """benchmarks/<name>.py as a module (the folder is not a package)."""
     spec = importlib.util.spec_from_file_location(
-        "recurrent_benchmark", ROOT / "benchmarks" / "recurrent.py")
+        f"{name}_benchmark", ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def recurrent_benchmark():
+    return load_script("recurrent")
 
 
 @pytest.mark.filterwarnings("ignore:TF32 acceleration")
@@ -55,11 +61,7 @@ def test_quick_run_writes_json_and_table(recurrent_benchmark, tmp_path):
 
 @pytest.fixture(scope="module")
 def seeds_benchmark():
-    spec = importlib.util.spec_from_file_location(
-        "seeds_benchmark", ROOT / "benchmarks" / "seeds.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("seeds")
 
 
 @pytest.mark.parametrize("variant", [1, 8])
