@@ -22,7 +22,7 @@ SITE         := _build/html/.built
 TESTED       := _build/.tested
 
 .PHONY: book test serve setup mathjax unit notebooks site browser clean \
-        bench notebook-times
+        bench bench-compiled notebook-times
 
 book: $(SITE)
 	@echo
@@ -95,6 +95,10 @@ bench: setup
 	$(BIN)/python benchmarks/recurrent.py --plain --others \
 	  --out benchmarks/results/cpu.json
 	$(BIN)/python benchmarks/seeds.py --out benchmarks/results/seeds_cpu.json
+
+bench-compiled: setup                    # needs a C++ compiler
+	$(BIN)/python benchmarks/compiled_step.py \
+	  --out benchmarks/results/compiled_step_cpu.json
 
 notebook-times: setup
 	$(BIN)/python benchmarks/notebook_times.py \

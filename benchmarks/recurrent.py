@@ -33,7 +33,6 @@ import statistics
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -301,12 +300,15 @@ def provenance_lines(meta: dict) -> list[str]:
     ]
 
 
-def write_result(result: dict, path: str, summary) -> Path:
-    """``result`` as JSON at ``path`` (atomically: an interrupted run leaves
+def write_result(result: dict, path: str, summary) -> dict:
+    """Record the load average after the run in ``result["meta"]``, write
+    ``result`` as JSON at ``path`` (atomically: an interrupted run leaves
     the previous file) and ``summary(result)`` beside it as ``.md``."""
+    result["meta"]["load_after"] = load_average()
     out = write_json_atomically(result, path)
     out.with_suffix(".md").write_text(summary(result))
-    return out
+    print(f"wrote {out} and {out.with_suffix('.md')}", flush=True)
+    return result
 
 
 def summary(result: dict) -> str:
@@ -436,10 +438,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"meta": meta, "builtin": builtin_cases(args, device, log)}
     if args.others:
         result["others"] = other_cases(args, device, log)
-    meta["load_after"] = load_average()
-    out = write_result(result, args.out, summary)
-    log(f"wrote {out} and {out.with_suffix('.md')}")
-    return result
+    return write_result(result, args.out, summary)
 
 
 if __name__ == "__main__":

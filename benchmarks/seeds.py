@@ -225,11 +225,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"stacked {rows[-1]['stacked_ms']:.1f} ms, speed-up "
               f"{rows[-1]['speedup']:.2f} (max grad diff "
               f"{same['grad_diff']:.1e})", flush=True)
-    meta["load_after"] = load_average()
-    result = {"meta": meta, "rows": rows}
-    out = write_result(result, args.out, summary)
-    print(f"wrote {out} and {out.with_suffix('.md')}")
-    return result
+    return write_result({"meta": meta, "rows": rows}, args.out, summary)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 at smoke-test sizes."""
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,18 @@ def test_seeds_benchmark_rejects_a_bad_number_of_seeds(seeds_benchmark,
     with pytest.raises(SystemExit):
         seeds_benchmark.main(["--seeds", "0", "--out",
                               str(tmp_path / "x.json")])
+
+
+@pytest.mark.skipif(shutil.which("c++") is None or shutil.which("ninja") is None,
+                    reason="needs a C++ compiler and ninja to build the step")
+def test_compiled_step_matches_the_fast_path(tmp_path):
+    compiled_step = load_script("compiled_step")
+    out = tmp_path / "compiled.json"
+    result = compiled_step.main(["--sizes", "8/16", "--lengths", "5",
+                                 "--reps", "1", "--out", str(out)])
+    (row,) = result["rows"]
+    assert row["max_difference"] < 1e-5           # the same function
+    assert row["compiled_ratio"] == pytest.approx(
+        row["compiled_ms"] / row["builtin_ms"], rel=0.01)
+    assert json.loads(out.read_text())["meta"]["compile_s"] >= 0
+    assert "| 8/16 | 5 |" in out.with_suffix(".md").read_text()
