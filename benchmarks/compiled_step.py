@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from recurrent import (load_average, machine, provenance_lines,
+from recurrent import (load_average, machine, provenance_lines, time_runs,
                        write_result)
 
 from lstmlib.fused import _project
@@ -130,17 +130,14 @@ def main(argv: list[str] | None = None) -> dict:
                     return compiled.lstm_forward(_project(x, cell.U, cell.b),
                                                  zeros, zeros, cell.W.t())
                 difference = (step_in_cpp() - fused(x)[0]).abs().max().item()
-                runs = {"builtin": lambda: lstm(x), "fused": lambda: fused(x),
-                        "compiled": step_in_cpp}
-                times = {name: [] for name in runs}
-                for rep in range(args.reps + 2):
-                    order = list(runs) if rep % 2 else list(runs)[::-1]
-                    for name in order:
-                        c0 = time.process_time()
-                        runs[name]()
-                        if rep >= 2:                    # two warm-up rounds
-                            times[name].append(time.process_time() - c0)
-            med = {name: statistics.median(t) for name, t in times.items()}
+                names = ["builtin", "fused", "compiled"]
+                times = time_runs([(lambda: lstm(x), None),
+                                   (lambda: fused(x), None),
+                                   (step_in_cpp, None)],
+                                  min_reps=args.reps, max_reps=args.reps,
+                                  budget_s=0, device=torch.device("cpu"))
+            med = {name: statistics.median(t["cpu"])
+                   for name, t in zip(names, times)}
             rows.append({"input": m, "state": n, "batch": 1, "seq": T,
                          "builtin_ms": round(1e3 * med["builtin"], 4),
                          "fused_ms": round(1e3 * med["fused"], 4),

@@ -33,6 +33,7 @@ import statistics
 import sys
 import time
 import warnings
+from typing import Callable
 
 import torch
 from torch import nn
@@ -125,26 +126,29 @@ def _runner(module: nn.Module, x: torch.Tensor, mode: str):
     return run, clear
 
 
-def time_interleaved(modules: list[nn.Module], x: torch.Tensor, mode: str,
-                     *, min_reps: int, max_reps: int, budget_s: float,
-                     device: torch.device) -> list[dict[str, list[float]]]:
-    """Seconds per run of each module, interleaved: every repetition runs
-    every module once, in an order that rotates from one repetition to the
-    next. Two warm-up rounds are discarded; repetitions continue until
-    ``min_reps`` are done and ``budget_s`` is spent (or ``max_reps``).
+def time_runs(runners: list[tuple[Callable[[], object],
+                                   Callable[[], None] | None]],
+              *, min_reps: int, max_reps: int, budget_s: float,
+              device: torch.device) -> list[dict[str, list[float]]]:
+    """Seconds per call of each ``run`` of ``runners`` (``(run, clear)``
+    pairs; ``clear``, if not None, runs before each call, untimed),
+    interleaved: every repetition calls every run once, in an order that
+    rotates from one repetition to the next. Two warm-up rounds are
+    discarded; repetitions continue until ``min_reps`` are done and
+    ``budget_s`` is spent (or ``max_reps``).
 
-    Each run is timed twice: wall-clock (``"wall"``) and CPU time of the
+    Each call is timed twice: wall-clock (``"wall"``) and CPU time of the
     process (``"cpu"``, ``time.process_time``). On a machine shared with
     other work the wall clock of a run includes the time the run waited
     for a core; the CPU time does not, so it is the steadier measure of
     what a run costs."""
-    runners = [_runner(mod, x, mode) for mod in modules]
     for _ in range(2):
         for run, clear in runners:
-            clear()
+            if clear is not None:
+                clear()
             run()
     _sync(device)
-    times = [{"wall": [], "cpu": []} for _ in modules]
+    times = [{"wall": [], "cpu": []} for _ in runners]
     start = time.perf_counter()
     rep = 0
     while rep < max_reps and (rep < min_reps
@@ -152,7 +156,8 @@ def time_interleaved(modules: list[nn.Module], x: torch.Tensor, mode: str,
         shift = rep % len(runners)
         for k in [*range(shift, len(runners)), *range(shift)]:
             run, clear = runners[k]
-            clear()
+            if clear is not None:
+                clear()
             _sync(device)
             c0, t0 = time.process_time(), time.perf_counter()
             run()
@@ -161,6 +166,16 @@ def time_interleaved(modules: list[nn.Module], x: torch.Tensor, mode: str,
             times[k]["cpu"].append(time.process_time() - c0)
         rep += 1
     return times
+
+
+def time_interleaved(modules: list[nn.Module], x: torch.Tensor, mode: str,
+                     *, min_reps: int, max_reps: int, budget_s: float,
+                     device: torch.device) -> list[dict[str, list[float]]]:
+    """:func:`time_runs` of a training step or inference (``mode``) of
+    each module on ``x``; gradients are cleared before each call."""
+    return time_runs([_runner(mod, x, mode) for mod in modules],
+                     min_reps=min_reps, max_reps=max_reps,
+                     budget_s=budget_s, device=device)
 
 
 def _medians(times: dict[str, list[float]]) -> dict[str, float]:

@@ -30,7 +30,6 @@ import copy
 import datetime
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -38,7 +37,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from recurrent import (_sync, load_average, machine, provenance_lines,
+from recurrent import (load_average, machine, provenance_lines, time_runs,
                        write_result)
 
 from lstmlib.experiments import (POST_PROTOCOL, POST_STATE_SIZE,
@@ -108,7 +107,8 @@ def check_same(models, stacked, inputs, targets) -> dict:
 
 
 def time_steps(models, stacked, inputs, targets, *, lr: float,
-               min_reps: int, budget_s: float, device) -> dict:
+               min_reps: int, max_reps: int, budget_s: float,
+               device) -> dict:
     """Seconds per training step of all K models, each way, interleaved."""
     seq_opts = [torch.optim.Adam(m.parameters(), lr=lr) for m in models]
     stacked_opt = torch.optim.Adam(stacked.parameters(), lr=lr)
@@ -126,22 +126,10 @@ def time_steps(models, stacked, inputs, targets, *, lr: float,
         stacked.losses(inputs, targets).sum().backward()
         stacked_opt.step()
 
-    runs = {"sequential": sequential, "stacked": together}
-    for run in runs.values():                   # warm-up
-        run()
-    times = {name: {"wall": [], "cpu": []} for name in runs}
-    start, rep = time.perf_counter(), 0
-    while rep < min_reps or time.perf_counter() - start < budget_s:
-        order = list(runs) if rep % 2 == 0 else list(runs)[::-1]
-        for name in order:
-            _sync(device)
-            c0, t0 = time.process_time(), time.perf_counter()
-            runs[name]()
-            _sync(device)
-            times[name]["wall"].append(time.perf_counter() - t0)
-            times[name]["cpu"].append(time.process_time() - c0)
-        rep += 1
-    return times
+    times = time_runs([(sequential, None), (together, None)],
+                      min_reps=min_reps, max_reps=max_reps,
+                      budget_s=budget_s, device=device)
+    return dict(zip(["sequential", "stacked"], times))
 
 
 def summary(result: dict) -> str:
@@ -181,6 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--batch", type=int, default=POST_PROTOCOL.batch_size)
     p.add_argument("--bptt", type=int, default=POST_PROTOCOL.bptt)
     p.add_argument("--min-reps", type=int, default=5)
+    p.add_argument("--max-reps", type=int, default=41)
     p.add_argument("--budget", type=float, default=10.0,
                    help="seconds of repetitions per K, at least")
     p.add_argument("--clock", choices=["cpu", "wall"], default=None)
@@ -214,7 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
         same = check_same(models, stacked, inputs, targets)
         times = time_steps(models, stacked, inputs, targets,
                            lr=POST_PROTOCOL.lr, min_reps=args.min_reps,
-                           budget_s=args.budget, device=device)
+                           max_reps=args.max_reps, budget_s=args.budget,
+                           device=device)
         med = {name: statistics.median(t[clock]) for name, t in times.items()}
         rows.append({"seeds": k,
                      "sequential_ms": round(1e3 * med["sequential"], 3),
