@@ -43,6 +43,11 @@ Its modules follow the book's parts:
   cells themselves (the closing chapter)
 * :mod:`lstmlib.torch_modules`: reading PyTorch's recurrent modules for the
   cells' ``from_torch``
+* :mod:`lstmlib.seeds`: the one seed knob (``LSTMLIB_SEED``) that moves
+  every seed the chapters and lstmlib's defaults set
+* :mod:`lstmlib.seed_statistics`: what the chapters assert about seed
+  ensembles (median and spread, success rate with its interval, paired
+  comparison), computed with ``scipy.stats``
 * :mod:`lstmlib.source`, :mod:`lstmlib.versions`: showing the library's own
   source in a chapter, and the versions a result was produced with
 """
@@ -106,6 +111,10 @@ from .fused import (FusedGRU, FusedLSTM, FusedVanillaRNN, fused_forward,
 from .summary import (CELLS, CellSummary, StateBound, end_to_end_jacobian,
                       longest_lag_solved, state_trajectory)
 from .torch_modules import TorchWeights, torch_weights
+from .seeds import SEED_VARIABLE, generator, manual_seed, seed, seed_base, seeds
+from .seed_statistics import (MeanInterval, PairedComparison, Proportion,
+                              Spread, mean_interval, paired_comparison,
+                              spread, success_rate)
 from .source import show_source
 from .versions import show_versions, versions
 
@@ -169,6 +178,10 @@ __all__ = [
     "longest_lag_solved", "state_trajectory",
     "TorchWeights", "torch_weights",
     # the book's tooling
+    # seeds and what the chapters assert about seed ensembles
+    "SEED_VARIABLE", "seed_base", "seed", "seeds", "manual_seed", "generator",
+    "Spread", "spread", "Proportion", "success_rate", "MeanInterval",
+    "mean_interval", "PairedComparison", "paired_comparison",
     "show_source", "show_versions", "versions",
 ]
 
