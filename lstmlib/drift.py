@@ -138,7 +138,7 @@ def train_regression_logging_drift(
     steps: int,
     every: int = 20,
     lr: float = 1e-2,
-    seed: int = 0,
+    seed: int | None = None,
     clip_norm: float | None = 1.0,
 ) -> tuple[list[float], DriftLog]:
     """:func:`~lstmlib.train_regression`, measuring drift as it goes.

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import math
 import shlex
-import statistics
 import sys
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -44,11 +43,13 @@ from .language_model import (LanguageModel, LMConfig, RunRecord, load_record,
                              save_record, train_language_model,
                              uniform_init_)
 from .lstm import LSTM_VARIANTS, BasicLSTMCell, LSTMVariantCell
+from .seed_statistics import mean_interval
+from .seeds import seed_base
 
 __all__ = ["ZAREMBA_SMALL", "ZAREMBA_SMALL_PUBLISHED", "POST_PROTOCOL",
            "zaremba_small_model", "architecture_model", "run_architectures",
            "architecture_record_name", "summarize_architectures",
-           "student_t_quantile", "main"]
+           "main"]
 
 #: Zaremba et al. (2014), small non-regularised configuration. Their code
 #: differentiates the sum over the 20 steps of each step's batch-mean loss,
@@ -142,37 +143,6 @@ def run_architectures(out_dir: str | Path, *, variants: Iterable[int],
     return paths
 
 
-def student_t_quantile(p: float, dof: int) -> float:
-    """The ``p``-quantile (0.5 < p < 1) of Student's t distribution with
-    ``dof`` degrees of freedom, by bisection on its CDF (Simpson's rule on
-    the density; accurate to about 1e-9)."""
-    if not 0.5 < p < 1:
-        raise ValueError(f"student_t_quantile: expected 0.5 < p < 1, got {p}")
-    if not isinstance(dof, int) or dof < 1:
-        raise ValueError("student_t_quantile: expected a positive int dof, "
-                         f"got {dof!r}")
-    log_norm = (math.lgamma((dof + 1) / 2) - math.lgamma(dof / 2)
-                - 0.5 * math.log(dof * math.pi))
-
-    def density(t):
-        return math.exp(log_norm - (dof + 1) / 2 * math.log1p(t * t / dof))
-
-    def cdf_above_half(x, n=2000):           # ∫_0^x density, Simpson
-        h = x / n
-        s = density(0) + density(x) + sum(
-            (4 if k % 2 else 2) * density(k * h) for k in range(1, n))
-        return s * h / 3
-
-    low, high = 0.0, 1.0
-    while cdf_above_half(high) < p - 0.5:
-        high *= 2
-    for _ in range(60):
-        mid = (low + high) / 2
-        low, high = (mid, high) if cdf_above_half(mid) < p - 0.5 \
-            else (low, mid)
-    return (low + high) / 2
-
-
 def summarize_architectures(records: Sequence[RunRecord]) -> list[dict]:
     """Group records by (variant, learning rate) and give, for each, the
     number of trials and the mean best validation loss (nats per token and
@@ -187,14 +157,11 @@ def summarize_architectures(records: Sequence[RunRecord]) -> list[dict]:
     for (lr, variant), losses in sorted(groups.items(),
                                         key=lambda kv: (-kv[0][0],
                                                         kv[0][1])):
-        n = len(losses)
-        mean = statistics.fmean(losses)
-        half = (student_t_quantile(0.975, n - 1)
-                * statistics.stdev(losses) / math.sqrt(n)) if n > 1 \
-            else math.nan
-        rows.append({"lr": lr, "variant": variant, "trials": n,
-                     "valid_nats": mean, "ci95_nats": half,
-                     "valid_perplexity": math.exp(mean)})
+        interval = mean_interval(losses, confidence=0.95)
+        half = interval.half_width if len(losses) > 1 else math.nan
+        rows.append({"lr": lr, "variant": variant, "trials": len(losses),
+                     "valid_nats": interval.mean, "ci95_nats": half,
+                     "valid_perplexity": math.exp(interval.mean)})
     return rows
 
 
@@ -262,8 +229,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="torch device (default: cpu)")
     common.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default: 1)")
-    common.add_argument("--seed", type=int, default=0,
-                        help="seed of the first run (default: 0)")
+    common.add_argument("--seed", type=int, default=None,
+                        help="seed of the first run (default: "
+                        "$LSTMLIB_SEED, or 0)")
     common.add_argument("--max-train-tokens", type=int, default=None,
                         metavar="N", help="train on the first N tokens only "
                                           "(a small-scale run)")
@@ -311,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     args.command = "python -m lstmlib.experiments " + shlex.join(argv)
+    if args.seed is None:
+        args.seed = seed_base()
     return args.run(args)
 
 

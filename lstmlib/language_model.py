@@ -43,12 +43,14 @@ from torch import Tensor, nn
 from .data import Corpus, batchify, bptt_windows
 from .recurrent import (Cell, Recurrent, _describe, check_finite_real,
                         check_positive_int)
+from .seeds import seed_base
 from .versions import versions
 
 __all__ = ["LanguageModel", "LMConfig", "RunRecord", "EpochMetrics",
            "detach_state", "evaluate_nats", "train_language_model",
            "save_record", "load_record", "uniform_init_",
-           "write_json_atomically"]
+           "write_json_atomically", "DIVERGENCE_FACTOR",
+           "divergence_threshold", "diverged"]
 
 _TORCH_RECURRENT = (nn.RNN, nn.GRU, nn.LSTM)
 
@@ -205,7 +207,7 @@ class LMConfig:
     eval_batch_size: Optional[int] = None
     max_train_tokens: Optional[int] = None
     loss_sum_over_time: bool = False
-    seed: int = 0
+    seed: int = field(default_factory=seed_base)   # $LSTMLIB_SEED, or 0
 
     def __post_init__(self):
         for name in ("batch_size", "bptt", "epochs"):
@@ -290,6 +292,27 @@ class RunRecord:
         return None if self.test_nats is None else math.exp(self.test_nats)
 
 
+# A run has diverged when a window's mean cross-entropy is not finite or is
+# this many times the uniform predictor's ln V: an untrained model starts
+# near ln V and training only lowers it, so three times ln V is far outside
+# anything a working run shows, on any machine.
+DIVERGENCE_FACTOR = 3.0
+
+
+def divergence_threshold(vocab_size: int) -> float:
+    """``DIVERGENCE_FACTOR * ln V`` nats per token, for ``V`` symbols."""
+    check_positive_int("divergence_threshold", "vocab_size", vocab_size)
+    return DIVERGENCE_FACTOR * math.log(max(vocab_size, 2))
+
+
+def diverged(loss_nats: float, vocab_size: int) -> bool:
+    """Whether a mean cross-entropy of ``loss_nats`` (nats per token) over
+    ``vocab_size`` symbols means the run diverged: not finite, or above
+    :func:`divergence_threshold`."""
+    return not math.isfinite(loss_nats) or \
+        loss_nats > divergence_threshold(vocab_size)
+
+
 def _progress(iterable: Iterable, total: int, description: str,
               show: Optional[bool]):
     """A tqdm bar on an interactive terminal or in Jupyter; nothing in CI
@@ -368,18 +391,22 @@ def train_language_model(model: LanguageModel, corpus: Corpus,
                 nn.utils.clip_grad_norm_(model.parameters(),
                                          config.clip_norm)
             optimiser.step()
-            total += loss.item() * targets.numel()
+            window_nats = loss.item()
+            if diverged(window_nats, model.vocab_size):
+                raise FloatingPointError(
+                    f"train_language_model: epoch {epoch} diverged: a "
+                    f"window's training loss is {window_nats:.4g} nats per "
+                    f"token, above {DIVERGENCE_FACTOR:g} x ln V = "
+                    f"{divergence_threshold(model.vocab_size):.4g} (the "
+                    "uniform predictor's loss is ln V); lower the learning "
+                    "rate or clip the gradient")
+            total += window_nats * targets.numel()
             count += targets.numel()
         valid = evaluate_nats(model, corpus.valid, batch_size=eval_batch,
                               bptt=config.bptt)
         record.epochs.append(EpochMetrics(
             epoch, lr, total / count, valid,
             time.perf_counter() - epoch_start))
-        if not math.isfinite(total):
-            raise FloatingPointError(
-                f"train_language_model: the training loss of epoch {epoch} "
-                f"is {total / count} (diverged); lower the learning rate or "
-                "clip the gradient")
         if valid < record.best_valid_nats:
             record.best_epoch, record.best_valid_nats = epoch, valid
             best_parameters = copy.deepcopy(model.state_dict())

@@ -35,6 +35,7 @@ from .initialization import initialize_recurrent_, orthogonal_
 from .lstm import BasicLSTMCell, PeepholeLSTMCell, PseudoLSTMCell
 from .prototype import NormalizedPrototypeLSTMCell, PrototypeLSTMCell
 from .recurrent import Cell, check_finite_real, check_positive_int
+from .seeds import seed_base, seed_or_base
 from .tasks import (ADDING_BASELINE_MSE, COPY_DELIMITER,
                     TEMPORAL_ORDER_BASELINE_CROSS_ENTROPY,
                     TEMPORAL_ORDER_CLASSES, TEMPORAL_ORDER_SYMBOLS,
@@ -122,16 +123,17 @@ def _check_name(owner: str, what: str, name, table: dict) -> None:
 
 
 def lag_model(cell: str, task: str, *, state_size: int = 16,
-              seed: int = 0) -> nn.Module:
+              seed: int | None = None) -> nn.Module:
     """A fresh model for ``task`` around the cell named ``cell``, its
-    parameters drawn from a generator seeded with ``seed`` (torch's global
-    generator is left as it was)."""
+    parameters drawn from a generator seeded with ``seed`` (default: the
+    base seed of :mod:`lstmlib.seeds`; torch's global generator is left
+    as it was)."""
     _check_name("lag_model", "cell", cell, LAG_CELLS)
     _check_name("lag_model", "task", task, LAG_TASKS)
     check_positive_int("lag_model", "state_size", state_size)
     spec = LAG_TASKS[task]
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(seed_or_base(seed, "lag_model"))
         return spec.readout(LAG_CELLS[cell](spec.input_size, state_size),
                             spec.num_outputs)
 
@@ -145,7 +147,7 @@ def solve_lag_task(
     batch_size: int = 64,
     steps: int = 400,
     lr: float = 1e-2,
-    seed: int = 0,
+    seed: int | None = None,
     solved_fraction: float = 0.1,
     eval_size: int = 1000,
     device: str | torch.device = "cpu",
@@ -169,6 +171,7 @@ def solve_lag_task(
     Batches are drawn on the CPU and moved to ``device``.
     """
     owner = "solve_lag_task"
+    seed = seed_or_base(seed, owner)
     _check_name(owner, "task", task, LAG_TASKS)
     for name, value in (("T", T), ("batch_size", batch_size),
                         ("steps", steps), ("eval_size", eval_size)):
@@ -205,7 +208,7 @@ def solve_lag_task(
 
 def lag_sweep(cells: Sequence[str], tasks: Sequence[str],
               lags: Sequence[int] | Dict[str, Sequence[int]], *,
-              seeds: Sequence[int] = (0,), log: Callable[[dict], None]
+              seeds: Sequence[int] | None = None, log: Callable[[dict], None]
               | None = None, **options) -> List[dict]:
     """:func:`solve_lag_task` for every task, lag, cell and seed; the
     records in that order. ``lags`` is one list for all tasks or a dict
@@ -215,6 +218,7 @@ def lag_sweep(cells: Sequence[str], tasks: Sequence[str],
         _check_name("lag_sweep", "task", task, LAG_TASKS)
     for cell in cells:
         _check_name("lag_sweep", "cell", cell, LAG_CELLS)
+    seeds = [seed_base()] if seeds is None else list(seeds)
     records = []
     for task in tasks:
         task_lags = lags[task] if isinstance(lags, dict) else lags
@@ -247,7 +251,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--cells", nargs="+", default=list(LAG_CELLS))
     parser.add_argument("--tasks", nargs="+", default=["adding", "copy"])
     parser.add_argument("--lags", nargs="+", type=int, default=[10, 20, 40])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help="seeds to run (default: $LSTMLIB_SEED, or 0)")
     parser.add_argument("--state-size", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=400)

@@ -42,6 +42,7 @@ from torch.nn import functional as F
 
 from .lstm import BasicLSTMCell
 from .recurrent import Recurrent, check_positive_int
+from .seeds import seed_or_base
 
 __all__ = [
     "COSINE_EPS",
@@ -486,18 +487,20 @@ def copy_bits_per_sequence(logits: Tensor, target: Tensor) -> Tensor:
 
 def train_copy(model: nn.Module, *, steps: int, lengths: Sequence[int],
                width: int, batch_size: int = 32, lr: float = 3e-3,
-               seed: int = 0, clip_norm: float = 10.0) -> list[float]:
+               seed: int | None = None, clip_norm: float = 10.0
+               ) -> list[float]:
     """Train ``model`` (x ``(T, B, width + 1)`` → outputs ``(T, B,
     width)``, or a tuple whose first entry they are) on
     :func:`binary_copy_task` by Adam. Each step draws one length
     uniformly from ``lengths`` and a fresh batch, from a generator seeded
-    with ``seed`` (on the CPU; batches are moved to the model's device).
+    with ``seed`` (default: the base seed of :mod:`lstmlib.seeds`; on the CPU; batches are moved to the model's device).
     Gradients are clipped to norm ``clip_norm``. Returns the training
     loss of every step, in bits per bit
     (:func:`copy_bits_per_sequence` / (L·width); 1 is chance)."""
     check_positive_int("train_copy", "steps", steps)
     lengths = list(lengths)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(
+        seed_or_base(seed, "train_copy"))
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     reference = next(model.parameters())       # batches go to its device
     losses = []

@@ -27,7 +27,7 @@ import os
 import torch
 
 __all__ = ["SEED_VARIABLE", "seed_base", "seed", "seeds", "manual_seed",
-           "generator"]
+           "generator", "seed_or_base"]
 
 SEED_VARIABLE = "LSTMLIB_SEED"
 
@@ -84,3 +84,14 @@ def manual_seed(offset: int = 0) -> int:
 def generator(offset: int = 0) -> torch.Generator:
     """A fresh CPU generator seeded with ``seed(offset)``."""
     return torch.Generator().manual_seed(seed(offset))
+
+
+def seed_or_base(value: int | None, owner: str = "seed") -> int:
+    """``value`` if given, else the base seed: the default of every seeded
+    function in lstmlib, so that ``LSTMLIB_SEED`` moves it too."""
+    if value is None:
+        return seed_base()
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{owner}: expected an int seed or None, got "
+                        f"{value!r}")
+    return value

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .recurrent import Cell, Recurrent, check_finite_real, check_positive_int
+from .seeds import seed_or_base
 
 __all__ = ["FinalStateRegressor", "FinalStateClassifier",
            "PerStepClassifier", "per_step_cross_entropy", "train_model",
@@ -121,7 +122,7 @@ def train_model(
     *,
     steps: int,
     lr: float = 1e-2,
-    seed: int = 0,
+    seed: int | None = None,
     clip_norm: float | None = 1.0,
     before_step: Callable[[int], None] | None = None,
     stop_below: float | None = None,
@@ -129,7 +130,8 @@ def train_model(
     """Fit ``model`` by Adam on ``loss(model(x), target)``.
 
     ``make_batch(generator)`` draws a fresh ``(x, target)`` batch each step
-    from a generator seeded with ``seed``, so a run is reproducible.
+    from a generator seeded with ``seed`` (default: the base seed of
+    :mod:`lstmlib.seeds`), so a run is reproducible.
     Gradients are clipped to norm ``clip_norm`` (``None`` disables
     clipping). ``before_step(k)``, if given, is called before step
     ``k = 0, 1, ...`` and once more after the last step with ``k`` the
@@ -143,7 +145,8 @@ def train_model(
                         f"target), got {type(loss).__name__}")
     if stop_below is not None:
         check_finite_real("train_model", "stop_below", stop_below)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(
+        seed_or_base(seed, "train_model"))
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
     for k in range(steps):
@@ -171,7 +174,7 @@ def train_regression(
     *,
     steps: int,
     lr: float = 1e-2,
-    seed: int = 0,
+    seed: int | None = None,
     clip_norm: float | None = 1.0,
     before_step: Callable[[int], None] | None = None,
 ) -> List[float]:

@@ -12,11 +12,12 @@ from lstmlib import BasicLSTMCell, GRUCell, VanillaRNNCell
 from lstmlib.data import OTHER, Corpus, Vocabulary, limit_vocabulary
 from lstmlib.experiments import (ZAREMBA_SMALL, architecture_model,
                                  architecture_record_name, main,
-                                 run_architectures, student_t_quantile,
+                                 run_architectures,
                                  summarize_architectures,
                                  zaremba_small_model)
 from lstmlib.language_model import (LanguageModel, LMConfig, RunRecord,
-                                    detach_state, evaluate_nats, load_record,
+                                    detach_state, divergence_threshold,
+                                    diverged, evaluate_nats, load_record,
                                     save_record, train_language_model,
                                     uniform_init_)
 
@@ -242,6 +243,28 @@ def test_divergence_is_an_error():
                              progress=False)
 
 
+def test_a_confidently_wrong_model_is_diverged_from_its_first_window():
+    # Every logit but one token's is pushed down by 100: the stream never
+    # shows that token, so the loss is about 100 nats per token, far above
+    # 3 ln 7 = 5.8, whatever the machine's rounding.
+    model = small_model()
+    with torch.no_grad():
+        model.readout.bias.fill_(-100.0)
+        model.readout.bias[0] = 100.0
+    with pytest.raises(FloatingPointError, match=r"diverged.*above 3 x ln V"):
+        train_language_model(model, periodic_corpus(),
+                             quick_config(lr=1e-12), progress=False)
+
+
+def test_divergence_criterion():
+    assert divergence_threshold(7) == pytest.approx(3 * math.log(7))
+    assert not diverged(math.log(7), 7)          # the uniform predictor
+    assert diverged(3.01 * math.log(7), 7)
+    assert diverged(float("nan"), 7) and diverged(float("inf"), 7)
+    with pytest.raises(ValueError, match="vocab_size"):
+        divergence_threshold(0)
+
+
 def test_trainer_rejects_bad_arguments():
     with pytest.raises(TypeError, match="expected a LanguageModel"):
         train_language_model(nn.Linear(2, 2), periodic_corpus(),
@@ -331,14 +354,6 @@ def test_architecture_model_uses_the_post_variant():
     assert model.embedding.embedding_dim == 6
     with pytest.raises(ValueError, match="variant in"):
         architecture_model(50, 9)
-
-
-@pytest.mark.parametrize("dof, expected", [(1, 12.706204736),
-                                           (4, 2.776445105),
-                                           (29, 2.045229642)])
-def test_student_t_quantiles(dof, expected):
-    assert student_t_quantile(0.975, dof) == pytest.approx(expected,
-                                                           abs=1e-6)
 
 
 def test_summary_mean_and_interval():
