@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -56,6 +57,15 @@ def tags(cell: dict) -> list:
     return list(cell.get("metadata", {}).get("tags", []))
 
 
+# A seed written as a number in a chapter: it would not move with
+# LSTMLIB_SEED, so the chapter's checks would hold for one stream only.
+# Seeds come from lstmlib.seed(offset), lstmlib.seeds(K, offset),
+# lstmlib.manual_seed(offset) or lstmlib.generator(offset).
+FIXED_SEED = re.compile(r"((?<!lstmlib\.)manual_seed|default_rng|RandomState)"
+                        r"\(\s*\d"
+                        r"|\bseed\s*=\s*\d")
+
+
 def problems(nb: dict, url: str) -> list[str]:
     """Everything in one notebook that breaks the conventions."""
     found = []
@@ -68,6 +78,11 @@ def problems(nb: dict, url: str) -> list[str]:
             found.append(f"cell {i}: committed with outputs")
         if cell.get("execution_count") is not None:
             found.append(f"cell {i}: committed with an execution count")
+        fixed = FIXED_SEED.search(source(cell))
+        if fixed:
+            found.append(f"cell {i}: a fixed seed ({fixed.group(0)}...); use "
+                         "lstmlib.seed/seeds/manual_seed/generator, which "
+                         "follow LSTMLIB_SEED")
         if GPU_TAG in tags(cell):
             if GPU_BUILD_TAG not in tags(cell):
                 found.append(f"cell {i}: tagged '{GPU_TAG}' but not '{GPU_BUILD_TAG}'")

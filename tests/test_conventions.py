@@ -40,6 +40,16 @@ def test_convention_checker_catches_violations():
         assert expected in found
     fixed = notebooks.fix(nb, url)
     assert [p for p in notebooks.problems(fixed, url) if "gpu" not in p] == []
+    for seeded in ["torch.manual_seed(4)", "train(model, seed=9)",
+                   "np.random.default_rng(0)"]:
+        nb = notebooks.fix({"cells": [{"cell_type": "code", "source": seeded,
+                                       "metadata": {}}]}, url)
+        assert any("a fixed seed" in p for p in notebooks.problems(nb, url))
+    for moving in ["lstmlib.manual_seed(4)", "train(model, seed=s)",
+                   "torch.manual_seed(s)", "lstmlib.seed(3)"]:
+        nb = notebooks.fix({"cells": [{"cell_type": "code", "source": moving,
+                                       "metadata": {}}]}, url)
+        assert notebooks.problems(nb, url) == []
     assert "git+https://example.org/repo" in notebooks.source(fixed["cells"][0])
 
 
