@@ -51,7 +51,15 @@ setup: $(VENV)/.installed
 # CUDA packages. Without an NVIDIA GPU, and without a local copy of the pinned
 # wheel, torch's CPU-only index is added.
 $(VENV)/.installed: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: this project \
+	needs $(PYTHON) (Python 3.11) to create $(VENV); it was not found on \
+	PATH. Install it, or name another with make PYTHON=/path/to/python3.11" \
+	>&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+	  || { echo "make: expected Python 3.11 for $(VENV), but $(PYTHON) is \
+	$$($(PYTHON) -V 2>&1); name one with make PYTHON=/path/to/python3.11" \
+	>&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@extra=""; \
 	if ! command -v nvidia-smi >/dev/null 2>&1 && \
 	   ! $(BIN)/pip install --dry-run --no-index --no-deps -q "$(TORCH)" >/dev/null 2>&1; then \
