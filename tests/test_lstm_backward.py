@@ -153,3 +153,53 @@ def test_bad_input():
         lstm_states(cell, x, c0)
     with pytest.raises(ValueError, match="at least one step"):
         lstm_bptt(cell, x[:0], (h0, c0), grad_h[:0])
+
+
+# -- the Jacobians of a trajectory in one call --------------------------------
+def every_cell(m, n):
+    from lstmlib import AdditiveCell
+    from lstmlib.gru import GRUCell
+    from lstmlib.lstm import PeepholeLSTMCell, PseudoLSTMCell
+    from lstmlib.prototype import (NormalizedPrototypeLSTMCell,
+                                   PrototypeLSTMCell)
+    peephole = PeepholeLSTMCell(m, n, forget_bias=1.0)
+    with torch.no_grad():
+        peephole.P.uniform_(-0.5, 0.5)
+        peephole.P_o.uniform_(-0.5, 0.5)
+    return [VanillaRNNCell(m, n), AdditiveCell(m, n), GRUCell(m, n),
+            GRUCell(m, n, reset="after"), BasicLSTMCell(m, n),
+            PseudoLSTMCell(m, n), PrototypeLSTMCell(m, n),
+            NormalizedPrototypeLSTMCell(m, n), peephole]
+
+
+def test_trajectory_jacobians_equal_step_jacobians():
+    """One batched reverse-mode call gives the Jacobians that
+    step_jacobians computes one step at a time, for every cell, from
+    zeros and from a given state, and their product norms equal
+    jacobian_norms."""
+    from lstmlib import jacobian_norms
+    from lstmlib.lstm_backward import product_norms, trajectory_jacobians
+    x = torch.randn(15, 3)
+    for cell in every_cell(3, 4):
+        given = cell.initial_state(1)
+        given = (torch.randn(1, 4) if isinstance(given, torch.Tensor)
+                 else tuple(torch.randn(1, 4) for _ in given))
+        for state in (None, given):
+            expected, expected_states = step_jacobians(cell, x, state)
+            got, states = trajectory_jacobians(cell, x[:, None], state)
+            assert not got.requires_grad
+            assert torch.equal(states, expected_states.detach())
+            scale = expected.abs().max()
+            assert_close(got / scale, expected.detach() / scale, 1e-13)
+            norms = jacobian_norms(cell, x, state).detach()
+            assert torch.allclose(product_norms(got), norms,
+                                  rtol=1e-10, atol=0)
+
+
+def test_trajectory_jacobians_bad_input():
+    from lstmlib.lstm_backward import product_norms, trajectory_jacobians
+    cell = BasicLSTMCell(3, 4)
+    with pytest.raises(ValueError, match="one sequence"):
+        trajectory_jacobians(cell, torch.randn(5, 2, 3))
+    with pytest.raises(ValueError, match=r"\(T, N, N\)"):
+        product_norms(torch.randn(5, 4, 3))
