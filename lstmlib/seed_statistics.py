@@ -70,7 +70,7 @@ class Spread:
     coverage: float
 
     def __str__(self) -> str:
-        return (f"median {self.median:.4g} (central {self.coverage:.0%}: "
+        return (f"median {self.median:.4g} (central {100 * self.coverage:g}%: "
                 f"{self.low:.4g} to {self.high:.4g}; all {self.count}: "
                 f"{self.minimum:.4g} to {self.maximum:.4g})")
 
@@ -102,7 +102,7 @@ class Proportion:
 
     def __str__(self) -> str:
         return (f"{self.successes}/{self.trials} "
-                f"({self.confidence:.0%} interval for the rate: "
+                f"({100 * self.confidence:g}% interval for the rate: "
                 f"{self.low:.2f} to {self.high:.2f})")
 
 
@@ -139,7 +139,7 @@ class MeanInterval:
 
     def __str__(self) -> str:
         return (f"{self.mean:.4g} ± {self.half_width:.2g} "
-                f"({self.confidence:.0%} interval, n = {self.count})")
+                f"({100 * self.confidence:g}% interval, n = {self.count})")
 
 
 def mean_interval(values: Sequence[float],
