@@ -70,7 +70,8 @@ class Spread:
     coverage: float
 
     def __str__(self) -> str:
-        return (f"median {self.median:.4g} (central {100 * self.coverage:g}%: "
+        return (f"median {self.median:.4g} "
+                f"(central {100 * self.coverage:g}%: "
                 f"{self.low:.4g} to {self.high:.4g}; all {self.count}: "
                 f"{self.minimum:.4g} to {self.maximum:.4g})")
 
