@@ -40,11 +40,13 @@ __all__ = [
     "finite_change_bound",
     "finite_change_norms",
     "jacobian_norms",
+    "product_norms",
     "largest_slope_between",
     "sensitivity_bounds",
     "state_from_vector",
     "state_vector",
     "step_jacobians",
+    "trajectory_jacobians",
     "vanilla_preactivations",
 ]
 
@@ -354,3 +356,79 @@ def directional_derivative_norms(cell: Cell, x: Tensor, direction: Tensor,
 
     _, pushed = jvp(unrolled, (base[0],), (direction.detach(),))
     return torch.linalg.vector_norm(pushed, dim=1)
+
+
+def trajectory_jacobians(cell: Cell, x: Tensor, state: State | None = None
+                         ) -> tuple[Tensor, Tensor]:
+    """The one-step Jacobians ``J_t = ∂s_t/∂s_{t-1}`` along a trajectory,
+    all T of them from one reverse-mode call.
+
+    The same numbers as :func:`step_jacobians` (to
+    rounding), for any cell, about ten times faster over hundreds of
+    steps. The trajectory s_0, ..., s_T is run first, without a graph and
+    one step at a time as there. Then the T steps are evaluated once more
+    as *one batch* of T independent one-step problems, row t holding
+    (s_{t-1}, x_t). Row t of the output depends on row t of the input
+    only (every cell of lstmlib treats the rows of a batch
+    independently), so the Jacobian of the output summed over the rows,
+    with respect to the whole ``(T, N)`` input, holds J_t in its row-t
+    block: one ``jacrev`` of N outputs instead of T of them.
+
+    Args:
+        cell: any :class:`~lstmlib.Cell`.
+        x: the inputs of one sequence, ``(T, m)`` or ``(T, 1, m)``.
+        state: the initial state for a batch of one (zeros if ``None``).
+
+    Returns:
+        jacobians: ``(T, N, N)``, ``jacobians[t-1]`` = J_t, N the length
+            of :func:`state_vector`; detached (no
+            graph to the parameters).
+        states: ``(T + 1, N)``, the visited states s_0, ..., s_T.
+    """
+    x = _one_sequence(cell, x)
+    if state is None:
+        state = cell.initial_state(1, device=x.device, dtype=x.dtype)
+    cell.check_state(state, batch_size=1, like=x)
+    parts = len(cell.state_names)
+
+    def as_state(rows: Tensor) -> State:       # (B, N) -> the cell's state
+        split = rows.reshape(rows.shape[0], parts, cell.state_size)
+        return split[:, 0] if parts == 1 else tuple(split.unbind(1))
+
+    def summed_step(previous: Tensor) -> Tensor:   # (T, N) -> (N,)
+        _, new = cell(x, as_state(previous))
+        return _state_rows(new).sum(0)
+
+    with torch.no_grad():
+        states, s = [state_vector(state)], state
+        for x_t in x:                          # the trajectory, as usual
+            _, s = cell(x_t[None], s)
+            states.append(state_vector(s))
+        states = torch.stack(states)           # (T + 1, N)
+        jacobians = torch.func.jacrev(summed_step)(states[:-1])
+    return jacobians.permute(1, 0, 2).detach(), states   # (T, N, N)
+
+
+def _state_rows(state: State) -> Tensor:
+    """A batch of states as rows: ``(B, n)`` or a tuple of such Tensors
+    becomes ``(B, n * len(state_names))`` (the batched
+    :func:`state_vector`)."""
+    parts = (state,) if isinstance(state, Tensor) else tuple(state)
+    return torch.cat(parts, dim=-1)
+
+
+def product_norms(jacobians: Tensor) -> Tensor:
+    """``‖J_k ⋯ J_1‖₂`` for k = 1, ..., T, from ``jacobians`` ``(T, N, N)``
+    (``jacobians[t-1]`` = J_t): the sensitivities ‖∂s_k/∂s_0‖₂ that
+    :func:`jacobian_norms` returns, as ``(T,)``."""
+    if not isinstance(jacobians, Tensor) or jacobians.dim() != 3 \
+            or jacobians.shape[1] != jacobians.shape[2]:
+        got = (tuple(jacobians.shape) if isinstance(jacobians, Tensor)
+               else type(jacobians).__name__)
+        raise ValueError(f"expected jacobians of shape (T, N, N), got {got}")
+    product, products = torch.eye(jacobians.shape[1], dtype=jacobians.dtype,
+                                  device=jacobians.device), []
+    for J in jacobians:
+        product = J @ product                  # ∂s_k/∂s_0
+        products.append(product)
+    return torch.linalg.matrix_norm(torch.stack(products), ord=2)

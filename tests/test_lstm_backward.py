@@ -178,7 +178,7 @@ def test_trajectory_jacobians_equal_step_jacobians():
     zeros and from a given state, and their product norms equal
     jacobian_norms."""
     from lstmlib import jacobian_norms
-    from lstmlib.lstm_backward import product_norms, trajectory_jacobians
+    from lstmlib.sensitivity import product_norms, trajectory_jacobians
     x = torch.randn(15, 3)
     for cell in every_cell(3, 4):
         given = cell.initial_state(1)
@@ -197,7 +197,7 @@ def test_trajectory_jacobians_equal_step_jacobians():
 
 
 def test_trajectory_jacobians_bad_input():
-    from lstmlib.lstm_backward import product_norms, trajectory_jacobians
+    from lstmlib.sensitivity import product_norms, trajectory_jacobians
     cell = BasicLSTMCell(3, 4)
     with pytest.raises(ValueError, match="one sequence"):
         trajectory_jacobians(cell, torch.randn(5, 2, 3))
