@@ -111,6 +111,8 @@ bench: setup
 	$(BIN)/python benchmarks/recurrent.py --plain --others \
 	  --out benchmarks/results/cpu.json
 	$(BIN)/python benchmarks/seeds.py --out benchmarks/results/seeds_cpu.json
+	$(BIN)/python benchmarks/ensembles.py \
+	  --out benchmarks/results/ensembles_cpu.json
 
 bench-compiled: setup                    # needs a C++ compiler
 	$(BIN)/python benchmarks/compiled_step.py \

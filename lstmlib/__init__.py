@@ -43,6 +43,9 @@ Its modules follow the book's parts:
   cells themselves (the closing chapter)
 * :mod:`lstmlib.torch_modules`: reading PyTorch's recurrent modules for the
   cells' ``from_torch``
+* :mod:`lstmlib.ensembles`: K seeds of one small model trained at once
+  (stacked weights, one batched product per step), equal to K separate
+  runs
 * :mod:`lstmlib.seeds`: the one seed knob (``LSTMLIB_SEED``) that moves
   every seed the chapters and lstmlib's defaults set
 * :mod:`lstmlib.seed_statistics`: what the chapters assert about seed
@@ -102,7 +105,8 @@ from .language_model import (EpochMetrics, LanguageModel, LMConfig,
                              uniform_init_)
 from .depth import (LAYER_KINDS, DeepNetwork, HighwayLayer, PlainLayer,
                     ResidualBlock, deep_network, depth_jacobians,
-                    depth_sensitivity, layer_gradient_norms)
+                    depth_sensitivity, layer_gradient_norms,
+                    train_regression_ensemble)
 from .ntm import (NTM, HeadWeights, LSTMTagger, NTMState,
                   binary_copy_baseline_bits, binary_copy_task,
                   copy_bits_per_sequence, train_copy)
@@ -111,6 +115,7 @@ from .fused import (FusedGRU, FusedLSTM, FusedVanillaRNN, fused_forward,
 from .summary import (CELLS, CellSummary, StateBound, end_to_end_jacobian,
                       longest_lag_solved, state_trajectory)
 from .torch_modules import TorchWeights, torch_weights
+from .ensembles import Ensemble, ensemble_fast_path, train_ensemble
 from .seeds import SEED_VARIABLE, generator, manual_seed, seed, seed_base, seeds
 from .seed_statistics import (MeanInterval, PairedComparison, Proportion,
                               Spread, mean_interval, paired_comparison,
@@ -178,7 +183,9 @@ __all__ = [
     "longest_lag_solved", "state_trajectory",
     "TorchWeights", "torch_weights",
     # the book's tooling
-    # seeds and what the chapters assert about seed ensembles
+    # seeds, seed ensembles and what the chapters assert about them
+    "Ensemble", "train_ensemble", "ensemble_fast_path",
+    "train_regression_ensemble",
     "SEED_VARIABLE", "seed_base", "seed", "seeds", "manual_seed", "generator",
     "Spread", "spread", "Proportion", "success_rate", "MeanInterval",
     "mean_interval", "PairedComparison", "paired_comparison",
@@ -190,7 +197,7 @@ __all__ = [
 # does not find it already imported (runpy warns about that).
 _FROM_LONG_RANGE = ("LAG_CELLS", "LAG_RESULTS_FILE", "LAG_TASKS", "LagTask",
                     "lag_model", "lag_sweep", "load_lag_results",
-                    "solve_lag_task")
+                    "solve_lag_task", "solve_lag_task_seeds")
 
 
 def __getattr__(name: str):

@@ -16,7 +16,9 @@ through the identity and write to it instead:
 
 :func:`deep_network` stacks L layers of one kind between an input map and
 a read-out; :func:`depth_jacobians`, :func:`depth_sensitivity` and
-:func:`layer_gradient_norms` measure what reaches the bottom of the stack.
+:func:`layer_gradient_norms` measure what reaches the bottom of the stack;
+:func:`train_regression_ensemble` trains K networks of one architecture at
+once (a seed ensemble).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from .vanilla import nonlinearity_named
 
 __all__ = ["PlainLayer", "HighwayLayer", "ResidualBlock", "DeepNetwork",
            "LAYER_KINDS", "deep_network", "depth_jacobians",
-           "depth_sensitivity", "layer_gradient_norms"]
+           "depth_sensitivity", "layer_gradient_norms",
+           "train_regression_ensemble"]
 
 
 def _check_input(owner: str, x, width: int) -> None:
@@ -373,3 +376,126 @@ def layer_gradient_norms(network: DeepNetwork, u: Tensor,
         start += len(ps)
         norms.append(torch.sqrt(sum((g ** 2).sum() for g in mine)))
     return torch.stack(norms)
+
+
+# -- K networks trained at once -----------------------------------------------
+def _stacked_affine(x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+    """``x W_kᵀ + b_k`` for every member k: ``x`` ``(K, B, i)``, ``W``
+    ``(K, o, i)``, ``b`` ``(K, o)``; returns ``(K, B, o)``."""
+    return torch.baddbmm(b.unsqueeze(1), x, W.transpose(1, 2))
+
+
+def _stacked_layer(layer: nn.Module, p: dict, x: Tensor) -> Tensor:
+    """``layer``'s function for K members at once, their parameters ``p``
+    (name to ``(K, ...)``) and representations ``x`` ``(K, B, n)``: the
+    forward passes of :class:`PlainLayer`, :class:`HighwayLayer` and
+    :class:`ResidualBlock` with one more dimension."""
+    if isinstance(layer, PlainLayer):
+        return layer.phi(_stacked_affine(x, p["W"], p["b"]))
+    if isinstance(layer, ResidualBlock):
+        hidden = layer.phi(_stacked_affine(x, p["W_1"], p["b_1"]))
+        return x + _stacked_affine(hidden, p["W_2"], p["b_2"])
+    a = _stacked_affine(x, p["W"], p["b"]).chunk(len(layer.gate_names), -1)
+    H, T = layer.phi(a[0]), torch.sigmoid(a[1])
+    if layer.coupled:
+        return x + T * (H - x)
+    return H * T + x * torch.sigmoid(a[2])
+
+
+def _layer_signature(layer: nn.Module) -> tuple:
+    return (type(layer), layer.width, layer.nonlinearity,
+            getattr(layer, "coupled", None),
+            getattr(layer, "hidden_size", None))
+
+
+def train_regression_ensemble(
+    networks: list[DeepNetwork],
+    make_batch,
+    *,
+    steps: int,
+    seeds: list[int],
+    lr: float = 1e-2,
+    clip_norm: float | None = 1.0,
+) -> Tensor:
+    """Train K networks of one architecture at once, network k as
+    ``train_regression(networks[k], make_batch, steps=steps, lr=lr,
+    seed=seeds[k], clip_norm=clip_norm)`` would train it alone.
+
+    The K networks' parameters are stacked along a new first dimension
+    (the layers' along a second, so that Adam and the clipping touch a
+    few tensors), and each step runs every layer once, as batched
+    products over ``(K, B, n)`` representations. Network k draws its
+    batches ``make_batch(g_k)`` from its own generator seeded with
+    ``seeds[k]``; its gradient is clipped by the norm of its own
+    gradient; one Adam over the stacked parameters is K Adams, since Adam
+    works entry by entry. The results equal K separate runs up to
+    rounding (``tests/test_depth.py`` checks 1e-10 in float64).
+
+    ``networks`` are :class:`DeepNetwork` s with the same depth, layer
+    kind and sizes (their initial parameters may differ); their
+    parameters are overwritten with the trained ones. Returns the
+    training losses, ``(K, steps)``.
+    """
+    owner = "train_regression_ensemble"
+    networks = list(networks)
+    if not networks or not all(isinstance(net, DeepNetwork)
+                               for net in networks):
+        raise TypeError(f"{owner}: expected a non-empty list of "
+                        f"DeepNetworks")
+    shape = [(net.input_size, net.output_size,
+              [_layer_signature(layer) for layer in net.layers])
+             for net in networks]
+    if any(s != shape[0] for s in shape):
+        raise ValueError(f"{owner}: expected networks of one architecture "
+                         f"(same depth, layer kind and sizes)")
+    seeds = list(seeds)
+    if len(seeds) != len(networks) or not all(
+            isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ValueError(f"{owner}: expected one int seed per network, "
+                         f"got {seeds!r} for {len(networks)} networks")
+    check_positive_int(owner, "steps", steps)
+    template, K = networks[0], len(networks)
+    outer = {name: torch.stack([net.get_parameter(name).detach()
+                                for net in networks])
+             for name in ("input_map.weight", "input_map.bias",
+                          "readout.weight", "readout.bias")}
+    inner = {name: torch.stack([torch.stack([getattr(layer, name).detach()
+                                             for layer in net.layers])
+                                for net in networks])       # (K, L, ...)
+             for name, _ in template.layers[0].named_parameters()}
+    stacked = [p.requires_grad_() for p in [*outer.values(),
+                                            *inner.values()]]
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    optimiser = torch.optim.Adam(stacked, lr=lr)
+    losses = []
+    for _ in range(steps):
+        batches = [make_batch(g) for g in generators]
+        u = torch.stack([b[0] for b in batches])             # (K, B, m)
+        target = torch.stack([b[1] for b in batches])        # (K, B, k)
+        x = _stacked_affine(u, outer["input_map.weight"],
+                            outer["input_map.bias"])
+        per_layer = {name: p.unbind(1) for name, p in inner.items()}
+        for l, layer in enumerate(template.layers):
+            x = _stacked_layer(layer, {name: p[l] for name, p in
+                                       per_layer.items()}, x)
+        y = _stacked_affine(x, outer["readout.weight"],
+                            outer["readout.bias"])
+        loss = ((y - target) ** 2).flatten(1).mean(1)        # (K,)
+        optimiser.zero_grad()
+        loss.sum().backward()           # member k's gradient: of its loss
+        if clip_norm is not None:
+            norm = torch.sqrt(sum((p.grad.flatten(1) ** 2).sum(1)
+                                  for p in stacked))         # (K,)
+            coef = torch.clamp(clip_norm / (norm + 1e-6), max=1.0)
+            for p in stacked:
+                p.grad.mul_(coef.view(K, *[1] * (p.dim() - 1)))
+        optimiser.step()
+        losses.append(loss.detach())
+    with torch.no_grad():
+        for k, net in enumerate(networks):
+            for name, p in outer.items():
+                net.get_parameter(name).copy_(p[k])
+            for l, layer in enumerate(net.layers):
+                for name, p in inner.items():
+                    getattr(layer, name).copy_(p[k, l])
+    return torch.stack(losses, dim=1)

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .ensembles import Ensemble, train_ensemble
 from .gru import GRUCell
 from .initialization import initialize_recurrent_, orthogonal_
 from .lstm import BasicLSTMCell, PeepholeLSTMCell, PseudoLSTMCell
@@ -47,7 +48,8 @@ from .training import (FinalStateClassifier, FinalStateRegressor,
 from .vanilla import VanillaRNNCell
 
 __all__ = ["LAG_CELLS", "LagTask", "LAG_TASKS", "LAG_RESULTS_FILE",
-           "lag_model", "solve_lag_task", "lag_sweep", "load_lag_results"]
+           "lag_model", "solve_lag_task", "solve_lag_task_seeds", "lag_sweep",
+           "load_lag_results"]
 
 #: The CPU-scale sweeps the chapter plots, as written by :func:`main`.
 LAG_RESULTS_FILE = Path(__file__).with_name("long_range_cpu.json")
@@ -232,6 +234,75 @@ def lag_sweep(cells: Sequence[str], tasks: Sequence[str],
                         log(record)
     return records
 
+
+def solve_lag_task_seeds(
+    cell: str,
+    task: str,
+    T: int,
+    seeds: Sequence[int],
+    *,
+    state_size: int = 16,
+    batch_size: int = 64,
+    steps: int = 400,
+    lr: float = 1e-2,
+    solved_fraction: float = 0.1,
+    eval_size: int = 1000,
+) -> Tuple[List[dict], List[nn.Module]]:
+    """:func:`solve_lag_task` once per seed, the K runs trained at once.
+
+    Run k is ``solve_lag_task(cell, task, T, seed=seeds[k], ...)`` with
+    the same options: the same initial parameters, batches, early stop
+    and held-out sequences, here trained together as one
+    :class:`lstmlib.ensembles.Ensemble` on the CPU. It equals the
+    separate run up to floating-point rounding (in float32 the losses
+    agree to about 1e-6, so a run that ends within rounding of a
+    threshold could stop a step apart).
+
+    Returns ``(records, models)``: K records of the form
+    :func:`solve_lag_task` gives (``seconds`` is the ensemble's wall time
+    divided by K) and the K trained models, in the order of ``seeds``.
+    """
+    owner = "solve_lag_task_seeds"
+    _check_name(owner, "cell", cell, LAG_CELLS)
+    _check_name(owner, "task", task, LAG_TASKS)
+    for name, value in (("T", T), ("state_size", state_size),
+                        ("batch_size", batch_size), ("steps", steps),
+                        ("eval_size", eval_size)):
+        check_positive_int(owner, name, value)
+    fraction = check_finite_real(owner, "solved_fraction", solved_fraction)
+    if not 0 < fraction < 1:
+        raise ValueError(f"{owner}: expected 0 < solved_fraction < 1, got "
+                         f"{solved_fraction!r}")
+    seeds = list(seeds)
+    spec = LAG_TASKS[task]
+    baseline = spec.baseline(T)
+    threshold = fraction * baseline
+    started = time.perf_counter()
+
+    def build() -> nn.Module:
+        return spec.readout(LAG_CELLS[cell](spec.input_size, state_size),
+                            spec.num_outputs)
+
+    with torch.random.fork_rng(devices=[]):     # as lag_model: global
+        ensemble = Ensemble.from_seeds(build, seeds)    # generator kept
+    losses = train_ensemble(ensemble, lambda g: spec.batch(batch_size, T, g),
+                            spec.loss, steps=steps, lr=lr, seeds=seeds,
+                            stop_below=threshold)
+    models = ensemble.members()
+    seconds = round((time.perf_counter() - started) / len(seeds), 2)
+    records = []
+    for seed, model, run in zip(seeds, models, losses):
+        x, target = spec.batch(eval_size, T, torch.Generator().manual_seed(
+            seed + 10 ** 6))                              # held out
+        with torch.no_grad():
+            final = spec.loss(model(x), target).item()
+        records.append(dict(
+            cell=cell, task=task, T=T, state_size=state_size,
+            batch_size=batch_size, lr=lr, seed=seed, max_steps=steps,
+            steps=len(run), train_loss=sum(run[-10:]) / len(run[-10:]),
+            final_loss=final, baseline=baseline, threshold=threshold,
+            solved=final < threshold, seconds=seconds))
+    return records, models
 
 def load_lag_results(path: str | Path = LAG_RESULTS_FILE) -> List[dict]:
     """The committed sweeps: a list of what :func:`main` wrote, one dict

@@ -9,7 +9,9 @@ from torch.autograd.functional import jacobian
 from lstmlib.depth import (LAYER_KINDS, DeepNetwork, HighwayLayer,
                            PlainLayer, ResidualBlock, deep_network,
                            depth_jacobians, depth_sensitivity,
-                           layer_gradient_norms)
+                           layer_gradient_norms, train_regression_ensemble)
+from lstmlib.seeds import seeds as book_seeds
+from lstmlib.training import train_regression
 
 pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
@@ -223,6 +225,51 @@ def test_plain_sensitivity_vanishes_and_residual_does_not():
     res = depth_sensitivity(deep_network("residual", 3, 8, 1, 40), u)
     assert plain[:, 0].max() < 1e-6
     assert res[:, 0].min() > 1
+
+
+# -- K networks at once -------------------------------------------------------
+@pytest.mark.parametrize("kind, options", [
+    ("plain", {}), ("highway", {}), ("highway", {"coupled": False}),
+    ("residual", {"hidden_size": 7, "nonlinearity": "relu"})])
+def test_ensemble_equals_separate_runs(kind, options):
+    init, batch_seeds = book_seeds(3, 10), book_seeds(3, 20)
+    teacher = torch.randn(2, 3)
+
+    def batches(generator):
+        u = torch.randn(6, 3, generator=generator)
+        return u, torch.tanh(u @ teacher.T)
+
+    def build(s):
+        torch.manual_seed(s)
+        return deep_network(kind, 3, N, 2, 4, **options)
+    stacked = [build(s) for s in init]
+    losses = train_regression_ensemble(stacked, batches, steps=6,
+                                       seeds=batch_seeds, lr=0.05,
+                                       clip_norm=0.1)
+    assert losses.shape == (3, 6)
+    for k, s in enumerate(init):
+        alone = build(s)
+        expected = train_regression(alone, batches, steps=6, lr=0.05,
+                                    seed=batch_seeds[k], clip_norm=0.1)
+        assert torch.allclose(losses[k], torch.tensor(expected),
+                              rtol=1e-10, atol=0)
+        for p, q in zip(alone.parameters(), stacked[k].parameters()):
+            assert torch.allclose(p, q, rtol=1e-10, atol=1e-12)
+
+
+def test_ensemble_refuses_mixed_or_bad_input():
+    def batches(generator):
+        u = torch.randn(4, 3, generator=generator)
+        return u, u[:, :2]
+    plain, deeper = (deep_network("plain", 3, N, 2, L) for L in (2, 3))
+    with pytest.raises(ValueError, match="one architecture"):
+        train_regression_ensemble([plain, deeper], batches, steps=1,
+                                  seeds=[0, 1])
+    with pytest.raises(ValueError, match="one int seed per network"):
+        train_regression_ensemble([plain], batches, steps=1, seeds=[0, 1])
+    with pytest.raises(TypeError, match="DeepNetworks"):
+        train_regression_ensemble([PlainLayer(N)], batches, steps=1,
+                                  seeds=[0])
 
 
 # -- bad input ----------------------------------------------------------------

@@ -8,7 +8,8 @@ import torch
 
 from lstmlib import Cell
 from lstmlib.long_range import (LAG_CELLS, LAG_TASKS, lag_model, lag_sweep,
-                                main, solve_lag_task)
+                                main, solve_lag_task, solve_lag_task_seeds)
+from lstmlib.seeds import seeds as book_seeds
 from lstmlib.tasks import ADDING_BASELINE_MSE, copy_memory_baseline
 
 
@@ -64,6 +65,34 @@ def test_an_easy_instance_is_solved_and_stops_early():
                                steps=400, lr=3e-2, eval_size=200)
     assert record["solved"] and record["steps"] < 400
 
+
+@pytest.mark.parametrize("cell, task, T", [("vanilla RNN", "adding", 5),
+                                           ("GRU", "temporal order", 20),
+                                           ("basic LSTM", "copy", 2)])
+def test_seeds_at_once_equal_separate_runs(cell, task, T):
+    options = dict(state_size=4, batch_size=8, steps=12, eval_size=16)
+    seeds = book_seeds(3, 5)
+    records, models = solve_lag_task_seeds(cell, task, T, seeds, **options)
+    assert len(records) == len(models) == 3
+    for seed, record, model in zip(seeds, records, models):
+        alone, alone_model = solve_lag_task(cell, task, T, seed=seed,
+                                            **options)
+        for key in ("final_loss", "train_loss"):          # float32
+            assert record.pop(key) == pytest.approx(alone.pop(key),
+                                                    rel=1e-4)
+        assert record.pop("seconds") >= 0 and alone.pop("seconds") >= 0
+        assert record == alone
+        for p, q in zip(model.parameters(), alone_model.parameters()):
+            assert torch.allclose(p, q, rtol=1e-4, atol=1e-6)
+
+
+def test_seeds_at_once_stop_early_one_by_one():
+    records, _ = solve_lag_task_seeds("GRU", "adding", 4, book_seeds(4, 9),
+                                      state_size=8, steps=300)
+    for record in records:
+        alone, _ = solve_lag_task("GRU", "adding", 4, seed=record["seed"],
+                                  state_size=8, steps=300)
+        assert record["steps"] == alone["steps"]
 
 def test_sweep_order_and_the_command(tmp_path):
     records = lag_sweep(["vanilla RNN", "GRU"], ["adding"], [3, 4],
