@@ -109,14 +109,16 @@ from .depth import (LAYER_KINDS, DeepNetwork, HighwayLayer, PlainLayer,
                     train_regression_ensemble)
 from .ntm import (NTM, HeadWeights, LSTMTagger, NTMState,
                   binary_copy_baseline_bits, binary_copy_task,
-                  copy_bits_per_sequence, train_copy)
+                  copy_bits_per_sequence, train_copy,
+                  train_copy_side_by_side)
 from .fused import (FusedGRU, FusedLSTM, FusedVanillaRNN, fused_forward,
                     fused_supported)
 from .summary import (CELLS, CellSummary, StateBound, end_to_end_jacobian,
                       longest_lag_solved, state_trajectory)
 from .torch_modules import TorchWeights, torch_weights
 from .ensembles import Ensemble, ensemble_fast_path, train_ensemble
-from .seeds import SEED_VARIABLE, generator, manual_seed, seed, seed_base, seeds
+from .seeds import (SEED_VARIABLE, generator, manual_seed, seed, seed_base,
+                    seeds)
 from .seed_statistics import (MeanInterval, PairedComparison, Proportion,
                               Spread, mean_interval, paired_comparison,
                               spread, success_rate)
@@ -185,7 +187,7 @@ __all__ = [
     # the book's tooling
     # seeds, seed ensembles and what the chapters assert about them
     "Ensemble", "train_ensemble", "ensemble_fast_path",
-    "train_regression_ensemble",
+    "train_regression_ensemble", "train_copy_side_by_side",
     "SEED_VARIABLE", "seed_base", "seed", "seeds", "manual_seed", "generator",
     "Spread", "spread", "Proportion", "success_rate", "MeanInterval",
     "mean_interval", "PairedComparison", "paired_comparison",

@@ -27,18 +27,22 @@ Addressing is four stages, one function each, composed by :func:`address`:
 runs an LSTM controller (:class:`~lstmlib.lstm.BasicLSTMCell`) with one
 read head and one write head over a sequence. :func:`binary_copy_task`
 is the copy task of Graves et al., :class:`LSTMTagger` an LSTM baseline
-for it, and :func:`train_copy` a small seeded training loop.
+for it, :func:`train_copy` a small seeded training loop, and
+:func:`train_copy_side_by_side` K such runs at once (seed ensembles).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call
 from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode
 
 from .lstm import BasicLSTMCell
 from .recurrent import Recurrent, check_positive_int
@@ -61,6 +65,7 @@ __all__ = [
     "sharpen",
     "shift",
     "train_copy",
+    "train_copy_side_by_side",
     "write",
 ]
 
@@ -493,7 +498,8 @@ def train_copy(model: nn.Module, *, steps: int, lengths: Sequence[int],
     width)``, or a tuple whose first entry they are) on
     :func:`binary_copy_task` by Adam. Each step draws one length
     uniformly from ``lengths`` and a fresh batch, from a generator seeded
-    with ``seed`` (default: the base seed of :mod:`lstmlib.seeds`; on the CPU; batches are moved to the model's device).
+    with ``seed`` (default: the base seed of :mod:`lstmlib.seeds`; on
+    the CPU; batches are moved to the model's device).
     Gradients are clipped to norm ``clip_norm``. Returns the training
     loss of every step, in bits per bit
     (:func:`copy_bits_per_sequence` / (L·width); 1 is chance)."""
@@ -520,3 +526,129 @@ def train_copy(model: nn.Module, *, steps: int, lengths: Sequence[int],
         optimiser.step()
         losses.append(loss.item())
     return losses
+
+
+# -- K copies of one model, trained side by side -------------------------
+class _MemberLinear(TorchFunctionMode):
+    """Inside this mode, ``F.linear`` with a stacked weight ``(K, out, in)``
+    (and bias ``(K, out)``) applies member k's weight to the k-th of K
+    equal blocks of the batch, the second-to-last dimension of the input:
+    x ``(..., K·B, in)`` → ``(..., K·B, out)``. Every other call runs as
+    usual. ``used`` collects the stacked tensors that went through it."""
+
+    def __init__(self):
+        super().__init__()
+        self.used: set[int] = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.linear and args[1].dim() == 3:
+            x, weight = args[0], args[1]
+            bias = args[2] if len(args) > 2 else kwargs.get("bias")
+            K, out, m = weight.shape
+            *lead, rows, _ = x.shape
+            y = torch.matmul(x.reshape(*lead, K, rows // K, m),
+                             weight.transpose(1, 2))  # (..., K, B, out)
+            if bias is not None:
+                y = y + bias.unsqueeze(-2)
+                self.used.add(id(bias))
+            self.used.add(id(weight))
+            return y.reshape(*lead, rows, out)
+        return func(*args, **kwargs)
+
+
+def train_copy_side_by_side(models: Sequence[nn.Module], *, steps: int,
+                            lengths: Sequence[int], width: int,
+                            seeds: Sequence[int], batch_size: int = 32,
+                            lr: float = 3e-3, clip_norm: float = 10.0
+                            ) -> list[list[float]]:
+    """Train K models of one architecture on the copy task at once, each
+    as :func:`train_copy` trains one: Adam, gradients clipped to norm
+    ``clip_norm`` per model, batches from a generator per model seeded
+    with ``seeds[k]``. The models are updated in place; returns each
+    one's losses (bits per bit), ``losses[k][step]``.
+
+    The K batches of a step run as one batch of K·B sequences through the
+    first model's own code (``torch.func.functional_call`` with the
+    parameters stacked), every ``F.linear`` applying each model's weights
+    to its own block; so the models must use their parameters only
+    through ``F.linear`` (true of :class:`NTM` and of :class:`LSTMTagger`,
+    whose ``Recurrent`` runs its plain loop here), which is checked.
+    One Adam over the stacked parameters is K Adams: it works entry by
+    entry, and all share the step count.
+
+    The one difference from K runs of :func:`train_copy`: one batch needs
+    one length. Every model draws from its generator what ``train_copy``
+    draws, a length and then its bits, but all train on the length model
+    0 drew. Model 0's run is therefore exactly ``train_copy(models[0],
+    seed=seeds[0])``, and with a single length every model's run is its
+    own ``train_copy`` (both tested to 1e-10 in float64)."""
+    models = list(models)
+    check_positive_int("train_copy_side_by_side", "steps", steps)
+    check_positive_int("train_copy_side_by_side", "width", width)
+    check_positive_int("train_copy_side_by_side", "batch_size", batch_size)
+    seeds = list(seeds)
+    if not models or len(seeds) != len(models) or any(
+            isinstance(s, bool) or not isinstance(s, int) for s in seeds):
+        raise ValueError(f"train_copy_side_by_side: expected one int seed "
+                         f"per model, got {len(models)} models and seeds "
+                         f"{seeds!r}")
+    kinds = {type(m) for m in models}
+    shapes = {tuple((n, tuple(p.shape)) for n, p in m.named_parameters())
+              for m in models}
+    if len(kinds) != 1 or len(shapes) != 1:
+        raise TypeError("train_copy_side_by_side: expected models of one "
+                        "class with parameters of the same shapes")
+    lengths, K = list(lengths), len(models)
+    template = copy.deepcopy(models[0])
+    for module in template.modules():
+        if isinstance(module, Recurrent):
+            module.fused = False                  # the plain loop: F.linear
+    stacked = {name: torch.stack([dict(m.named_parameters())[name].detach()
+                                  for m in models]).requires_grad_()
+               for name, _ in models[0].named_parameters()}
+    optimiser = torch.optim.Adam(stacked.values(), lr=lr)
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    reference = next(iter(stacked.values()))
+    losses = []
+    for step in range(steps):
+        drawn = [int(torch.randint(len(lengths), (1,), generator=g))
+                 for g in generators]
+        L = lengths[drawn[0]]                     # model 0's draw, for all
+        x, target = zip(*(binary_copy_task(batch_size, L, width,
+                                           generator=g,
+                                           dtype=reference.dtype)
+                          for g in generators))
+        x = torch.cat(x, dim=1).to(reference.device)          # (T, K·B, ·)
+        target = torch.stack(target, dim=1).to(reference.device)
+        failure = None
+        with _MemberLinear() as mode:
+            try:
+                y = functional_call(template, stacked, (x,))
+            except RuntimeError as error:     # e.g. a stacked shape misused
+                failure = error
+        unused = [n for n, p in stacked.items() if id(p) not in mode.used]
+        if unused:
+            raise TypeError(f"train_copy_side_by_side: parameters {unused} "
+                            "act other than through F.linear") from failure
+        if failure is not None:
+            raise failure
+        y = y[0] if isinstance(y, tuple) else y
+        logits = y[-L:].reshape(L, K, batch_size, width)
+        nats = F.binary_cross_entropy_with_logits(
+            logits, target, reduction="none").sum(dim=(0, 2, 3))  # (K,)
+        loss = nats / (math.log(2) * batch_size * L * width)
+        optimiser.zero_grad()
+        loss.sum().backward()                     # each model: its own
+        norms = torch.sqrt(sum(p.grad.pow(2).flatten(1).sum(1)
+                               for p in stacked.values()))
+        scale = (clip_norm / (norms + 1e-6)).clamp(max=1.0)
+        for p in stacked.values():
+            p.grad.mul_(scale.view(-1, *[1] * (p.dim() - 1)))
+        optimiser.step()
+        losses.append(loss.tolist())
+    with torch.no_grad():
+        for k, model in enumerate(models):
+            for name, p in model.named_parameters():
+                p.copy_(stacked[name][k])
+    return [list(run) for run in zip(*losses)]

@@ -1,5 +1,6 @@
 """Tests of lstmlib.ntm: addressing, reading, writing, the NTM and the
 copy task."""
+import copy
 import math
 
 import pytest
@@ -21,6 +22,7 @@ from lstmlib.ntm import (
     sharpen,
     shift,
     train_copy,
+    train_copy_side_by_side,
     write,
 )
 
@@ -365,3 +367,95 @@ def test_bad_inputs():
         binary_copy_task(2, 0, 3)
     with pytest.raises(ValueError, match="logits"):
         copy_bits_per_sequence(torch.zeros(2, 3, 4), torch.zeros(2, 3, 5))
+
+
+# -- train_copy_side_by_side ---------------------------------------------
+def _copy_models(kind, seeds):
+    models = []
+    for s in seeds:
+        torch.manual_seed(s)
+        models.append(NTM(5, 4, controller_size=8, memory_slots=6,
+                          memory_width=4) if kind == "ntm"
+                      else LSTMTagger(5, 4, 8))
+    return models
+
+
+def _alone(model, seed, lengths, steps=4):
+    """train_copy on a copy: (losses, parameters after training)."""
+    model = copy.deepcopy(model)
+    losses = train_copy(model, steps=steps, lengths=lengths, width=4,
+                        batch_size=3, lr=1e-2, seed=seed)
+    return losses, [p.detach() for p in model.parameters()]
+
+
+def _close(a, b, tol=1e-10):
+    return all(abs(x - y) < tol for x, y in zip(a, b)) and len(a) == len(b)
+
+
+@pytest.mark.parametrize("kind", ["ntm", "lstm"])
+def test_side_by_side_model_0_is_train_copy(kind):
+    seeds = [4, 5, 6]
+    models = _copy_models(kind, seeds)
+    expected = _alone(models[0], seeds[0], [1, 2, 3])
+    losses = train_copy_side_by_side(models, steps=4, lengths=[1, 2, 3],
+                                     width=4, batch_size=3, lr=1e-2,
+                                     seeds=seeds)
+    assert len(losses) == 3 and all(len(run) == 4 for run in losses)
+    assert _close(losses[0], expected[0])
+    for p, q in zip(models[0].parameters(), expected[1]):
+        assert torch.allclose(p, q, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["ntm", "lstm"])
+def test_side_by_side_with_one_length_is_k_runs(kind):
+    seeds = [0, 1, 2]
+    models = _copy_models(kind, seeds)
+    expected = [_alone(m, s, [2]) for m, s in zip(models, seeds)]
+    losses = train_copy_side_by_side(models, steps=4, lengths=[2], width=4,
+                                     batch_size=3, lr=1e-2, seeds=seeds)
+    for model, run, (alone_losses, alone_params) in zip(models, losses,
+                                                        expected):
+        assert _close(run, alone_losses)
+        for p, q in zip(model.parameters(), alone_params):
+            assert torch.allclose(p, q, rtol=0, atol=1e-10)
+
+
+def test_side_by_side_clips_each_model_alone():
+    # a tiny clip norm: every model's step is clipped, by its own norm
+    seeds = [0, 1]
+    models = _copy_models("lstm", seeds)
+    expected = [copy.deepcopy(m) for m in models]
+    for m, s in zip(expected, seeds):
+        train_copy(m, steps=2, lengths=[1], width=4, batch_size=3,
+                   lr=1e-2, seed=s, clip_norm=1e-3)
+    train_copy_side_by_side(models, steps=2, lengths=[1], width=4,
+                            batch_size=3, lr=1e-2, seeds=seeds,
+                            clip_norm=1e-3)
+    for m, e in zip(models, expected):
+        for p, q in zip(m.parameters(), e.parameters()):
+            assert torch.allclose(p, q, rtol=0, atol=1e-10)
+
+
+class _Scaled(torch.nn.Module):
+    """A model with a parameter that acts outside F.linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = LSTMTagger(5, 4, 8)
+        self.scale = torch.nn.Parameter(torch.ones(4))
+
+    def forward(self, x):
+        return self.inner(x) * self.scale
+
+
+def test_side_by_side_refuses_what_it_cannot_stack():
+    models = _copy_models("lstm", [0, 1])
+    kwargs = dict(steps=1, lengths=[1], width=4, batch_size=2)
+    with pytest.raises(ValueError, match="one int seed per model"):
+        train_copy_side_by_side(models, seeds=[0], **kwargs)
+    with pytest.raises(TypeError, match="one class"):
+        train_copy_side_by_side([models[0], _copy_models("ntm", [0])[0]],
+                                seeds=[0, 1], **kwargs)
+    with pytest.raises(TypeError, match="other than through F.linear"):
+        train_copy_side_by_side([_Scaled(), _Scaled()], seeds=[0, 1],
+                                **kwargs)
