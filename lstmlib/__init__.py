@@ -79,7 +79,8 @@ from .selectivity import (GateJacobians, GateValues, gate_jacobians,
                           prototype_gates, prototype_update)
 from .gru import RESET_PLACEMENTS, GRUCell
 from .drift import (DriftLog, GateTrajectory, gate_trajectory,
-                    saturated_fraction, train_regression_logging_drift)
+                    saturated_fraction, train_ensemble_logging_drift,
+                    train_regression_logging_drift)
 from .lstm import (LSTM_VARIANTS, PEEPHOLES, BasicLSTMCell, LSTMVariantCell,
                    PeepholeLSTMCell, PseudoLSTMCell)
 from .lstm_backward import LSTMGradients, LSTMStates, lstm_bptt, lstm_states
@@ -188,6 +189,7 @@ __all__ = [
     # seeds, seed ensembles and what the chapters assert about them
     "Ensemble", "train_ensemble", "ensemble_fast_path",
     "train_regression_ensemble", "train_copy_side_by_side",
+    "train_ensemble_logging_drift",
     "SEED_VARIABLE", "seed_base", "seed", "seeds", "manual_seed", "generator",
     "Spread", "spread", "Proportion", "success_rate", "MeanInterval",
     "mean_interval", "PairedComparison", "paired_comparison",

@@ -17,11 +17,13 @@ gated cell of the book without restating its equations.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call, stack_module_state
 from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
@@ -29,7 +31,8 @@ from .recurrent import Cell, Recurrent, State, check_positive_int
 from .training import train_regression
 
 __all__ = ["DriftLog", "GateTrajectory", "gate_trajectory",
-           "saturated_fraction", "train_regression_logging_drift"]
+           "saturated_fraction", "train_regression_logging_drift",
+           "train_ensemble_logging_drift"]
 
 _SIGMOIDS = (torch.sigmoid, Tensor.sigmoid, F.sigmoid)
 
@@ -172,3 +175,106 @@ def train_regression_logging_drift(
     step, norm, saturated = zip(*log)
     return losses, DriftLog(torch.tensor(step), torch.tensor(norm),
                             torch.tensor(saturated))
+
+
+def _cell_of(owner: str, model: nn.Module) -> Cell:
+    cell = getattr(getattr(model, "recurrent", None), "cell", None)
+    if not isinstance(cell, Cell):
+        raise TypeError(f"{owner}: expected a model with a cell at "
+                        f"model.recurrent.cell (e.g. a FinalStateRegressor), "
+                        f"got {type(model).__name__}")
+    return cell
+
+
+def _clip_each(grads: list[Tensor], max_norm: float) -> None:
+    """``nn.utils.clip_grad_norm_`` applied to each model of a stack:
+    ``grads`` have the model index first."""
+    norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads])
+    scale = (max_norm / (norms.norm(dim=0) + 1e-6)).clamp(max=1.0)   # (K,)
+    for g in grads:
+        g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
+
+
+def train_ensemble_logging_drift(
+    models: Sequence[nn.Module],
+    make_batch: Callable[[torch.Generator], tuple[Tensor, Tensor]],
+    probe: Tensor,
+    *,
+    steps: int,
+    seeds: Sequence[int],
+    every: int = 20,
+    lr: float = 1e-2,
+    clip_norm: float | None = 1.0,
+) -> tuple[Tensor, list[DriftLog]]:
+    """:func:`train_regression_logging_drift` for K models of one kind at
+    once: model ``k`` with training seed ``seeds[k]``.
+
+    Each model is trained as ``train_regression_logging_drift(models[k],
+    make_batch, probe, seed=seeds[k], ...)`` would train it (its own
+    batches, Adam, its own gradient clipped to ``clip_norm``, the same
+    probes), equal up to rounding; but the K forward and backward passes
+    run as one computation, vmapped over the stacked parameters
+    (``torch.func``), which on a CPU takes about half the time of K
+    separate runs for the book's small cells. The models must have the
+    same type and parameter shapes; they receive their trained parameters.
+
+    Returns the training losses ``(steps, K)`` and one :class:`DriftLog`
+    per model.
+    """
+    owner = "train_ensemble_logging_drift"
+    check_positive_int(owner, "steps", steps)
+    check_positive_int(owner, "every", every)
+    models = list(models)
+    seeds = list(seeds)
+    if not models or len(seeds) != len(models):
+        raise ValueError(f"{owner}: expected one seed per model and at least "
+                         f"one model, got {len(models)} models and "
+                         f"{len(seeds)} seeds")
+    cells = [_cell_of(owner, model) for model in models]
+    if len({type(model) for model in models}) > 1 or \
+            len({type(cell) for cell in cells}) > 1:
+        raise TypeError(f"{owner}: expected models of one kind, got "
+                        f"{sorted({type(c).__name__ for c in cells})}")
+    params, buffers = stack_module_state(models)     # (K, ...) leaves
+    template = copy.deepcopy(models[0]).to("meta")
+
+    def loss_of_one(p, b, x, target):
+        return F.mse_loss(functional_call(template, (p, b), (x,)), target)
+
+    losses_of_all = torch.vmap(loss_of_one)
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    optimiser = torch.optim.Adam(list(params.values()), lr=lr)
+    records: list[list[tuple[int, float, float]]] = [[] for _ in models]
+
+    def copy_back() -> None:
+        with torch.no_grad():
+            for k, model in enumerate(models):
+                for name, p in model.named_parameters():
+                    p.copy_(params[name][k])
+
+    def probe_now(k: int) -> None:
+        if k % every == 0 or k == steps:
+            copy_back()
+            for record, cell in zip(records, cells):
+                record.append((k, *_probe(cell, probe)))
+
+    losses = []
+    for k in range(steps):
+        probe_now(k)
+        xs, targets = zip(*(make_batch(g) for g in generators))
+        value = losses_of_all(params, buffers, torch.stack(xs),
+                              torch.stack(targets))           # (K,)
+        optimiser.zero_grad()
+        value.sum().backward()          # the models share no parameter
+        if clip_norm is not None:
+            _clip_each([p.grad for p in params.values()
+                        if p.grad is not None], clip_norm)
+        optimiser.step()
+        losses.append(value.detach())
+    probe_now(steps)
+    logs = []
+    for record in records:
+        step, norm, saturated = zip(*record)
+        logs.append(DriftLog(torch.tensor(step), torch.tensor(norm),
+                             torch.tensor(saturated)))
+    return torch.stack(losses), logs

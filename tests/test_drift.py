@@ -12,6 +12,7 @@ from lstmlib.drift import (
     DriftLog,
     gate_trajectory,
     saturated_fraction,
+    train_ensemble_logging_drift,
     train_regression_logging_drift,
 )
 from lstmlib.gru import GRUCell
@@ -177,3 +178,66 @@ def test_training_arguments_are_checked():
     with pytest.raises(TypeError, match="model.recurrent.cell"):
         train_regression_logging_drift(nn.Linear(2, 1), make_batch,
                                        torch.randn(6, 3, 2), steps=3)
+
+
+# -- train_ensemble_logging_drift --------------------------------------------
+@pytest.mark.parametrize("cls", [PrototypeLSTMCell,
+                                 NormalizedPrototypeLSTMCell, GRUCell])
+def test_an_ensemble_trains_each_model_as_alone(cls):
+    torch.manual_seed(2)
+    alone = [FinalStateRegressor(cls(2, 4), 1) for _ in range(3)]
+    together = [FinalStateRegressor(cls(2, 4), 1) for _ in range(3)]
+    for a, b in zip(alone, together):
+        b.load_state_dict(a.state_dict())
+    probe = torch.randn(6, 3, 2)
+    expected = [train_regression_logging_drift(
+        model, make_batch, probe, steps=9, every=4, lr=0.05, seed=seed,
+        clip_norm=0.1) for model, seed in zip(alone, (5, 6, 7))]
+    losses, logs = train_ensemble_logging_drift(
+        together, make_batch, probe, steps=9, every=4, lr=0.05,
+        seeds=(5, 6, 7), clip_norm=0.1)
+    assert losses.shape == (9, 3)
+    for k, (want_losses, want_log) in enumerate(expected):
+        assert torch.allclose(losses[:, k], torch.tensor(want_losses),
+                              rtol=1e-10, atol=1e-12)
+        assert logs[k].step.tolist() == want_log.step.tolist() == [0, 4, 8, 9]
+        assert torch.allclose(logs[k].state_norm, want_log.state_norm,
+                              rtol=1e-10, atol=0)
+        assert torch.allclose(logs[k].saturated, want_log.saturated,
+                              rtol=0, atol=1e-12)
+        for p, q in zip(alone[k].parameters(), together[k].parameters()):
+            assert torch.allclose(p, q, rtol=1e-10, atol=1e-12)
+
+
+def test_an_ensemble_without_clipping_is_adam_on_each_model():
+    torch.manual_seed(3)
+    a, b = (FinalStateRegressor(GRUCell(2, 4), 1) for _ in range(2))
+    b.load_state_dict(a.state_dict())
+    probe = torch.randn(6, 3, 2)
+    want, _ = train_regression_logging_drift(
+        a, make_batch, probe, steps=5, lr=0.1, seed=1, clip_norm=None)
+    losses, _ = train_ensemble_logging_drift(
+        [b], make_batch, probe, steps=5, lr=0.1, seeds=[1], clip_norm=None)
+    assert torch.allclose(losses[:, 0], torch.tensor(want), rtol=1e-10)
+
+
+def test_ensemble_arguments_are_checked():
+    models = [FinalStateRegressor(PrototypeLSTMCell(2, 4), 1)
+              for _ in range(2)]
+    probe = torch.randn(6, 3, 2)
+    with pytest.raises(ValueError, match="steps"):
+        train_ensemble_logging_drift(models, make_batch, probe, steps=0,
+                                     seeds=[0, 1])
+    with pytest.raises(ValueError, match="every"):
+        train_ensemble_logging_drift(models, make_batch, probe, steps=2,
+                                     seeds=[0, 1], every=0)
+    with pytest.raises(ValueError, match="one seed per model"):
+        train_ensemble_logging_drift(models, make_batch, probe, steps=2,
+                                     seeds=[0])
+    with pytest.raises(TypeError, match="one kind"):
+        mixed = [models[0], FinalStateRegressor(GRUCell(2, 4), 1)]
+        train_ensemble_logging_drift(mixed, make_batch, probe, steps=2,
+                                     seeds=[0, 1])
+    with pytest.raises(TypeError, match="model.recurrent.cell"):
+        train_ensemble_logging_drift([nn.Linear(2, 1)], make_batch, probe,
+                                     steps=2, seeds=[0])
