@@ -92,6 +92,7 @@ $(SITE): $(VENV)/.installed $(MATHJAX) $(BOOK_SOURCES)
 
 unit: setup
 	$(BIN)/pytest tests -q
+	$(BIN)/pytest --doctest-modules lstmlib -q      # the docstrings' examples
 
 notebooks: setup
 	LSTMLIB_SEED=$(NBVAL_SEED) $(BIN)/pytest book -q
