@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .ensembles import clip_stacked_grad_norm_
 from .recurrent import check_finite_real, check_positive_int
 from .vanilla import nonlinearity_named
 
@@ -454,7 +455,7 @@ def train_regression_ensemble(
         raise ValueError(f"{owner}: expected one int seed per network, "
                          f"got {seeds!r} for {len(networks)} networks")
     check_positive_int(owner, "steps", steps)
-    template, K = networks[0], len(networks)
+    template = networks[0]
     outer = {name: torch.stack([net.get_parameter(name).detach()
                                 for net in networks])
              for name in ("input_map.weight", "input_map.bias",
@@ -484,11 +485,7 @@ def train_regression_ensemble(
         optimiser.zero_grad()
         loss.sum().backward()           # member k's gradient: of its loss
         if clip_norm is not None:
-            norm = torch.sqrt(sum((p.grad.flatten(1) ** 2).sum(1)
-                                  for p in stacked))         # (K,)
-            coef = torch.clamp(clip_norm / (norm + 1e-6), max=1.0)
-            for p in stacked:
-                p.grad.mul_(coef.view(K, *[1] * (p.dim() - 1)))
+            clip_stacked_grad_norm_([p.grad for p in stacked], clip_norm)
         optimiser.step()
         losses.append(loss.detach())
     with torch.no_grad():

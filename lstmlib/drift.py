@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
 from .recurrent import Cell, Recurrent, State, check_positive_int
+from .ensembles import clip_stacked_grad_norm_
 from .training import train_regression
 
 __all__ = ["DriftLog", "GateTrajectory", "gate_trajectory",
@@ -158,11 +159,7 @@ def train_regression_logging_drift(
     """
     check_positive_int("train_regression_logging_drift", "steps", steps)
     check_positive_int("train_regression_logging_drift", "every", every)
-    cell = getattr(getattr(model, "recurrent", None), "cell", None)
-    if not isinstance(cell, Cell):
-        raise TypeError(f"train_regression_logging_drift: expected a model "
-                        f"with a cell at model.recurrent.cell (e.g. a "
-                        f"FinalStateRegressor), got {type(model).__name__}")
+    cell = _cell_of("train_regression_logging_drift", model)
     log = []
 
     def probe_now(k: int) -> None:
@@ -184,15 +181,6 @@ def _cell_of(owner: str, model: nn.Module) -> Cell:
                         f"model.recurrent.cell (e.g. a FinalStateRegressor), "
                         f"got {type(model).__name__}")
     return cell
-
-
-def _clip_each(grads: list[Tensor], max_norm: float) -> None:
-    """``nn.utils.clip_grad_norm_`` applied to each model of a stack:
-    ``grads`` have the model index first."""
-    norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads])
-    scale = (max_norm / (norms.norm(dim=0) + 1e-6)).clamp(max=1.0)   # (K,)
-    for g in grads:
-        g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
 
 
 def train_ensemble_logging_drift(
@@ -267,8 +255,8 @@ def train_ensemble_logging_drift(
         optimiser.zero_grad()
         value.sum().backward()          # the models share no parameter
         if clip_norm is not None:
-            _clip_each([p.grad for p in params.values()
-                        if p.grad is not None], clip_norm)
+            clip_stacked_grad_norm_([p.grad for p in params.values()
+                                     if p.grad is not None], clip_norm)
         optimiser.step()
         losses.append(value.detach())
     probe_now(steps)

@@ -97,7 +97,7 @@ from .vanilla import VanillaRNNCell
 
 __all__ = ["Ensemble", "train_ensemble", "ensemble_fast_path",
            "StackedLSTM", "StackedGRU", "StackedVanillaRNN",
-           "MODEL_KINDS"]
+           "MODEL_KINDS", "clip_stacked_grad_norm_"]
 
 #: The model classes an :class:`Ensemble` stacks (exactly these classes).
 MODEL_KINDS = (FinalStateRegressor, FinalStateClassifier, PerStepClassifier)
@@ -518,6 +518,23 @@ def _check_seeds(owner: str, seeds, count: int | None = None) -> List[int]:
     return seeds
 
 
+def clip_stacked_grad_norm_(grads: Sequence[Tensor],
+                            max_norm: float) -> Tensor:
+    """Clip each of K stacked members' gradients to norm ``max_norm``, as
+    ``nn.utils.clip_grad_norm_`` clips one model's: ``grads`` are the
+    stacked parameters' gradients, member index first; with N_k the
+    2-norm of member k's whole gradient, its entries are multiplied by
+    ``min(1, max_norm / (N_k + 1e-6))``. Returns the K norms before
+    clipping, ``(K,)``."""
+    norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1)
+                         for g in grads], dim=1)        # (K, parameters)
+    total = torch.linalg.vector_norm(norms, dim=1)      # (K,)
+    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    for g in grads:
+        g.mul_(coef.view(-1, *[1] * (g.dim() - 1)))
+    return total
+
+
 class Ensemble(nn.Module):
     """K models of one kind with their parameters stacked: member k's
     parameter ``name`` is ``ensemble.stacked(name)[k]``.
@@ -673,17 +690,9 @@ class Ensemble(nn.Module):
         ``min(1, max_norm / (N_k + 1e-6))``. Returns the K norms before
         clipping."""
         grads = [p.grad for p in self.parameters() if p.grad is not None]
-        K = self.size
         if not grads:
-            return torch.zeros(K)
-        norms = torch.stack([torch.linalg.vector_norm(g.reshape(K, -1),
-                                                      dim=1)
-                             for g in grads], dim=1)    # (K, parameters)
-        total = torch.linalg.vector_norm(norms, dim=1)  # (K,)
-        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-        for g in grads:
-            g.mul_(coef.view(K, *[1] * (g.dim() - 1)))
-        return total
+            return torch.zeros(self.size)
+        return clip_stacked_grad_norm_(grads, max_norm)
 
     # -- forward ---------------------------------------------------------
     def _inputs(self, x) -> Tensor:

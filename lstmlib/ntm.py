@@ -44,6 +44,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
+from .ensembles import clip_stacked_grad_norm_
 from .lstm import BasicLSTMCell
 from .recurrent import Recurrent, check_positive_int
 from .seeds import seed_or_base
@@ -640,11 +641,8 @@ def train_copy_side_by_side(models: Sequence[nn.Module], *, steps: int,
         loss = nats / (math.log(2) * batch_size * L * width)
         optimiser.zero_grad()
         loss.sum().backward()                     # each model: its own
-        norms = torch.sqrt(sum(p.grad.pow(2).flatten(1).sum(1)
-                               for p in stacked.values()))
-        scale = (clip_norm / (norms + 1e-6)).clamp(max=1.0)
-        for p in stacked.values():
-            p.grad.mul_(scale.view(-1, *[1] * (p.dim() - 1)))
+        clip_stacked_grad_norm_([p.grad for p in stacked.values()],
+                                clip_norm)
         optimiser.step()
         losses.append(loss.tolist())
     with torch.no_grad():
