@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recurrent import (load_average, machine, provenance_lines, time_runs,
                        write_result)
 
-from lstmlib.fused import _project
-from lstmlib.lstm import BasicLSTMCell
-from lstmlib.recurrent import Recurrent
+from lstmlib.cells.kernels import _project
+from lstmlib.cells.lstm import BasicLSTMCell
+from lstmlib.cells.recurrent import Recurrent
 
 SOURCE = r"""
 #include <torch/extension.h>

@@ -1,4 +1,4 @@
-"""K seeds of a small model trained at once (lstmlib.ensembles), against
+"""K seeds of a small model trained at once (lstmlib.experiments.ensembles), against
 one model and against the K models one by one.
 
     python benchmarks/ensembles.py                 # the grid, CPU, 1 thread
@@ -11,7 +11,7 @@ seeds, so every experiment trains K >= 5 seeds of a small model (state
 16 to 64, batch 32 to 64, 100 to 200 steps). The model here is the
 adding problem's: ``FinalStateRegressor(cell(2, n), 1)``, mean squared
 error, Adam (lr 1e-2), gradients clipped at norm 1, float32. A *training
-step* is what :func:`lstmlib.training.train_model` repeats: the forward
+step* is what :func:`lstmlib.experiments.training.train_model` repeats: the forward
 pass, the loss, ``zero_grad``, the backward pass, clipping, the Adam
 step. The batch of each member is drawn once, before timing. Three
 contestants run interleaved (``time_runs``: the order rotates every
@@ -19,12 +19,12 @@ repetition, medians compared):
 
 * *one*: one model's training step;
 * *one by one*: the K models' steps one after another;
-* *stacked*: one step of :class:`lstmlib.ensembles.Ensemble` of the same
+* *stacked*: one step of :class:`lstmlib.experiments.ensembles.Ensemble` of the same
   K models (per-member clipping, one Adam over the stacked parameters);
 * *stacked, K = 1*: the same code for the first model alone. Its time
   against *one* is what the stacked code path itself gains or loses
   (it computes tanh through a sigmoid and keeps its buffers between
-  steps, see lstmlib/ensembles.py); ``stacked / stacked K = 1`` is what
+  steps, see lstmlib/experiments/ensembles.py); ``stacked / stacked K = 1`` is what
   K - 1 more members cost.
 
 Before timing, the script runs two steps both ways from the same K
@@ -53,13 +53,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recurrent import (load_average, machine, provenance_lines, time_runs,
                        write_result)
 
-from lstmlib.ensembles import Ensemble
-from lstmlib.gru import GRUCell
-from lstmlib.lstm import BasicLSTMCell
+from lstmlib.experiments.ensembles import Ensemble
+from lstmlib.cells.gru import GRUCell
+from lstmlib.cells.lstm import BasicLSTMCell
 from lstmlib.seeds import seeds as book_seeds
-from lstmlib.tasks import adding_problem
-from lstmlib.training import FinalStateRegressor
-from lstmlib.vanilla import VanillaRNNCell
+from lstmlib.experiments.tasks import adding_problem
+from lstmlib.experiments.training import FinalStateRegressor
+from lstmlib.cells.vanilla import VanillaRNNCell
 
 #: stacked / one, at most, for K = 10 seeds (the issue's target)
 TARGET, TARGET_SEEDS = 2.5, 10
@@ -177,7 +177,7 @@ def summary(result: dict) -> str:
     judged = [r for r in rows if r["meets_target"] is not None]
     met = sum(r["meets_target"] for r in judged)
     lines = [
-        "# K seeds stacked (lstmlib.ensembles) against one model and one "
+        "# K seeds stacked (lstmlib.experiments.ensembles) against one model and one "
         "by one",
         "",
         *provenance_lines(meta),

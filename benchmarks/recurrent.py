@@ -39,18 +39,18 @@ import torch
 from torch import nn
 
 import lstmlib
-from lstmlib.gru import GRUCell
-from lstmlib.language_model import write_json_atomically
-from lstmlib.lstm import (
+from lstmlib.cells.gru import GRUCell
+from lstmlib.records import write_json_atomically
+from lstmlib.cells.lstm import (
     BasicLSTMCell,
     LSTMVariantCell,
     PeepholeLSTMCell,
     PseudoLSTMCell,
 )
-from lstmlib.prototype import PrototypeLSTMCell
-from lstmlib.recurrent import Recurrent
-from lstmlib.vanilla import VanillaRNNCell
-from lstmlib.versions import versions
+from lstmlib.cells.prototype import PrototypeLSTMCell
+from lstmlib.cells.recurrent import Recurrent
+from lstmlib.cells.vanilla import VanillaRNNCell
+from lstmlib.records import versions
 
 #: The targets of the issue: lstmlib / built-in, at most.
 TARGETS = {"train": 1.25, "infer": 1.5}

@@ -3,7 +3,7 @@
     python benchmarks/seeds.py                    # CPU, the post's model
     python benchmarks/seeds.py --device cuda --out benchmarks/results/seeds_gpu.json
 
-The eight-architecture sweep of Part III (``python -m lstmlib.experiments
+The eight-architecture sweep of Part III (``python -m lstmlib.commands.ptb
 architectures``) trains every (variant, learning rate) several times with
 different seeds. The models of one variant have the same shapes, so their
 parameters can be stacked along a new first dimension
@@ -13,7 +13,7 @@ all K models instead of K times. Adam is elementwise, so one Adam over the
 stacked parameters is K independent Adams.
 
 A *training step* here is what the sweep repeats: the forward pass of
-:func:`lstmlib.experiments.architecture_model` over one window (the post's
+:func:`lstmlib.experiments.ptb.architecture_model` over one window (the post's
 protocol: 30 steps, batch 30, state and embedding 250), the cross-entropy,
 the backward pass and an Adam step. *Sequential* runs the K models one
 after another; *stacked* runs them at once. Before timing, the script
@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recurrent import (load_average, machine, provenance_lines, time_runs,
                        write_result)
 
-from lstmlib.experiments import (POST_PROTOCOL, POST_STATE_SIZE,
+from lstmlib.experiments.ptb import (POST_PROTOCOL, POST_STATE_SIZE,
                                  architecture_model)
 
 

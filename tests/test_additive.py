@@ -4,7 +4,7 @@ import torch
 
 from lstmlib import Recurrent
 from lstmlib import AdditiveCell
-from lstmlib.sensitivity import jacobian_norms, step_jacobians
+from lstmlib.analysis.sensitivity import jacobian_norms, step_jacobians
 
 
 pytestmark = pytest.mark.usefixtures("float64_and_seeded")

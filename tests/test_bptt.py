@@ -1,4 +1,4 @@
-"""lstmlib.bptt: hand-written BPTT, truncated BPTT and RTRL for the vanilla
+"""lstmlib.analysis.bptt: hand-written BPTT, truncated BPTT and RTRL for the vanilla
 RNN, checked against autograd."""
 import copy
 import itertools
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lstmlib import Recurrent, VanillaRNNCell
-from lstmlib.bptt import (VanillaGradients, activation_derivative,
+from lstmlib.analysis.bptt import (VanillaGradients, activation_derivative,
                           autograd_graph_size, online_bptt_gradient_errors,
                           truncated_bptt, vanilla_bptt, vanilla_rtrl,
                           vanilla_states)

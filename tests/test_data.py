@@ -1,4 +1,4 @@
-"""lstmlib.data: locating, verifying and downloading corpora (offline: the
+"""lstmlib.experiments.data: locating, verifying and downloading corpora (offline: the
 network is faked), PTB and Tiny Shakespeare as documented, batching."""
 import hashlib
 import io
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstmlib import data
-from lstmlib.data import (CACHE_ENV, DATA_ENV, EOS, PTB_FILES, SOURCES,
+from lstmlib.experiments import data
+from lstmlib.experiments.data import (CACHE_ENV, DATA_ENV, EOS, PTB_FILES, SOURCES,
                           TINY_SHAKESPEARE_FILE, ChecksumError,
                           DownloadError, Vocabulary, batchify, bptt_windows,
                           load_ptb, load_tiny_shakespeare, locate_data_file)

@@ -1,4 +1,4 @@
-"""lstmlib.depth: plain, highway and residual layers, the network builder,
+"""lstmlib.networks.depth: plain, highway and residual layers, the network builder,
 and the Jacobian and gradient measurements of the highway and residual
 chapter."""
 import pytest
@@ -6,12 +6,12 @@ import torch
 from torch.autograd import gradcheck
 from torch.autograd.functional import jacobian
 
-from lstmlib.depth import (LAYER_KINDS, DeepNetwork, HighwayLayer,
+from lstmlib.networks.depth import (LAYER_KINDS, DeepNetwork, HighwayLayer,
                            PlainLayer, ResidualBlock, deep_network,
                            depth_jacobians, depth_sensitivity,
                            layer_gradient_norms, train_regression_ensemble)
 from lstmlib.seeds import seeds as book_seeds
-from lstmlib.training import train_regression
+from lstmlib.experiments.training import train_regression
 
 pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 

@@ -1,4 +1,4 @@
-"""lstmlib.diagrams: data-flow graphs traced from a cell's code, and their
+"""lstmlib.display.diagrams: data-flow graphs traced from a cell's code, and their
 drawings."""
 import math
 
@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lstmlib import Cell, VanillaRNNCell
-from lstmlib.diagrams import (DataFlowGraph, dataflow, draw_dataflow,
+from lstmlib.display.diagrams import (DataFlowGraph, dataflow, draw_dataflow,
                               math_symbol)
 
 matplotlib.use("Agg")

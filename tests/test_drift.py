@@ -1,4 +1,4 @@
-"""lstmlib.drift: gate trajectories, saturation, and drift during
+"""lstmlib.analysis.drift: gate trajectories, saturation, and drift during
 training."""
 import math
 
@@ -8,16 +8,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from lstmlib import Cell, FinalStateRegressor, Recurrent, VanillaRNNCell
-from lstmlib.drift import (
+from lstmlib.analysis.drift import (
     DriftLog,
     gate_trajectory,
     saturated_fraction,
     train_ensemble_logging_drift,
     train_regression_logging_drift,
 )
-from lstmlib.gru import GRUCell
-from lstmlib.prototype import NormalizedPrototypeLSTMCell, PrototypeLSTMCell
-from lstmlib.training import train_regression
+from lstmlib.cells.gru import GRUCell
+from lstmlib.cells.prototype import NormalizedPrototypeLSTMCell, PrototypeLSTMCell
+from lstmlib.experiments.training import train_regression
 
 
 pytestmark = pytest.mark.usefixtures("float64_and_seeded")

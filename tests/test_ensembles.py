@@ -1,4 +1,4 @@
-"""lstmlib.ensembles: K stacked models train as K separate runs would.
+"""lstmlib.experiments.ensembles: K stacked models train as K separate runs would.
 
 Every comparison is in float64 against the same K models trained one by
 one with train_model, to 1e-10. Seeds come from lstmlib.seeds, so the
@@ -12,15 +12,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lstmlib import ensembles
-from lstmlib.ensembles import Ensemble, ensemble_fast_path, train_ensemble
-from lstmlib.gru import GRUCell
-from lstmlib.lstm import BasicLSTMCell, PeepholeLSTMCell
+from lstmlib.experiments import ensembles
+from lstmlib.experiments.ensembles import Ensemble, ensemble_fast_path, train_ensemble
+from lstmlib.cells.gru import GRUCell
+from lstmlib.cells.lstm import BasicLSTMCell, PeepholeLSTMCell
 from lstmlib.seeds import seeds as book_seeds
-from lstmlib.training import (FinalStateClassifier, FinalStateRegressor,
+from lstmlib.experiments.training import (FinalStateClassifier, FinalStateRegressor,
                               PerStepClassifier, per_step_cross_entropy,
                               train_model)
-from lstmlib.vanilla import VanillaRNNCell
+from lstmlib.cells.vanilla import VanillaRNNCell
 
 ROOT = Path(__file__).resolve().parents[1]
 M, N, T, B, C = 3, 4, 5, 3, 3          # input, state, steps, batch, outputs

@@ -1,4 +1,4 @@
-"""lstmlib.gru: the GRU with the reset gate before or after W, PyTorch
+"""lstmlib.cells.gru: the GRU with the reset gate before or after W, PyTorch
 equivalence, and the bound |s_t| < 1 that the coupling of z and 1 - z
 guarantees."""
 import math
@@ -12,8 +12,8 @@ from torch.func import functional_call
 
 from tests.random_weights import randomize_
 from lstmlib import Cell, Recurrent
-from lstmlib.gru import RESET_PLACEMENTS, GRUCell
-from lstmlib.initialization import initialize_recurrent_, orthogonal_
+from lstmlib.cells.gru import RESET_PLACEMENTS, GRUCell
+from lstmlib.analysis.initialization import initialize_recurrent_, orthogonal_
 
 TOL = 1e-6
 

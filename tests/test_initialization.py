@@ -1,4 +1,4 @@
-"""lstmlib.initialization: recurrent-weight initializers."""
+"""lstmlib.analysis.initialization: recurrent-weight initializers."""
 import math
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from lstmlib import Cell, VanillaRNNCell
-from lstmlib.initialization import (initialize_recurrent_, orthogonal_,
+from lstmlib.analysis.initialization import (initialize_recurrent_, orthogonal_,
                                     unit_column_normal_,
                                     unit_column_normal_std,
                                     unit_column_uniform_,

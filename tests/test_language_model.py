@@ -1,4 +1,4 @@
-"""lstmlib.language_model and lstmlib.experiments: the model's layout, the
+"""lstmlib.experiments.language_model and lstmlib.experiments.ptb: the model's layout, the
 stateful truncated-BPTT trainer, result records, the command line."""
 import json
 import math
@@ -9,13 +9,14 @@ import torch
 from torch import nn
 
 from lstmlib import BasicLSTMCell, GRUCell, VanillaRNNCell
-from lstmlib.data import OTHER, Corpus, Vocabulary, limit_vocabulary
-from lstmlib.experiments import (ZAREMBA_SMALL, architecture_model,
-                                 architecture_record_name, main,
+from lstmlib.experiments.data import OTHER, Corpus, Vocabulary, limit_vocabulary
+from lstmlib.commands.ptb import main
+from lstmlib.experiments.ptb import (ZAREMBA_SMALL, architecture_model,
+                                 architecture_record_name,
                                  run_architectures,
                                  summarize_architectures,
                                  zaremba_small_model)
-from lstmlib.language_model import (LanguageModel, LMConfig, RunRecord,
+from lstmlib.experiments.language_model import (LanguageModel, LMConfig, RunRecord,
                                     detach_state, divergence_threshold,
                                     diverged, evaluate_nats, load_record,
                                     save_record, train_language_model,
@@ -226,7 +227,7 @@ def test_early_stopping(monkeypatch):
     """With patience 2 and a validation loss that only rises after epoch 1,
     training stops after epoch 3 and reports epoch 1 as the best."""
     losses = iter([1.0, 1.5, 1.6, 1.7, 1.8])
-    monkeypatch.setattr("lstmlib.language_model.evaluate_nats",
+    monkeypatch.setattr("lstmlib.experiments.language_model.evaluate_nats",
                         lambda *a, **k: next(losses))
     record = train_language_model(small_model(), periodic_corpus(),
                                   quick_config(epochs=5, patience=2),
@@ -376,7 +377,7 @@ def test_summary_mean_and_interval():
 def test_architectures_sweep_resumes(tmp_path, monkeypatch):
     """Records are written per run; a second call trains nothing."""
     corpus = periodic_corpus(vocab=7, tokens=400)
-    monkeypatch.setattr("lstmlib.experiments.load_ptb", lambda root: corpus)
+    monkeypatch.setattr("lstmlib.experiments.ptb.load_ptb", lambda root: corpus)
     base = quick_config(epochs=1, batch_size=2, bptt=5)
     paths = run_architectures(tmp_path, variants=[1, 8], lrs=[1e-2],
                               trials=2, base=base, state_size=4,
@@ -402,8 +403,8 @@ def test_command_line_help(capsys):
 
 def test_command_line_zaremba_writes_a_record(tmp_path, monkeypatch):
     corpus = periodic_corpus(vocab=9, tokens=2000)
-    monkeypatch.setattr("lstmlib.experiments.load_ptb", lambda root: corpus)
-    monkeypatch.setattr("lstmlib.experiments.zaremba_small_model",
+    monkeypatch.setattr("lstmlib.commands.ptb.load_ptb", lambda root: corpus)
+    monkeypatch.setattr("lstmlib.commands.ptb.zaremba_small_model",
                         lambda vocab, impl: uniform_init_(LanguageModel(
                             vocab, [BasicLSTMCell(6, 6)]), 0.1))
     out = tmp_path / "z.json"

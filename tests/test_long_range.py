@@ -1,4 +1,4 @@
-"""lstmlib.long_range: the cells are initialised as the chapter says, a run
+"""lstmlib.experiments.long_range: the cells are initialised as the chapter says, a run
 is reproducible from its seed and gives a JSON-able record whose verdict
 follows the stated rule, and bad names are refused."""
 import json
@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from lstmlib import Cell
-from lstmlib.long_range import (LAG_CELLS, LAG_TASKS, lag_model, lag_sweep,
-                                main, solve_lag_task, solve_lag_task_seeds)
+from lstmlib.commands.long_range import main
+from lstmlib.experiments.long_range import (LAG_CELLS, LAG_TASKS, lag_model, lag_sweep,
+                                solve_lag_task, solve_lag_task_seeds)
 from lstmlib.seeds import seeds as book_seeds
-from lstmlib.tasks import ADDING_BASELINE_MSE, copy_memory_baseline
+from lstmlib.experiments.tasks import ADDING_BASELINE_MSE, copy_memory_baseline
 
 
 @pytest.mark.parametrize("name", list(LAG_CELLS))
@@ -126,11 +127,11 @@ def test_every_task_has_a_positive_baseline():
 
 
 def test_the_committed_sweeps_are_complete_and_consistent():
-    from lstmlib.long_range import load_lag_results
+    from lstmlib.experiments.long_range import load_lag_results
     sweeps = load_lag_results()
     assert sweeps
     for sweep in sweeps:
-        assert sweep["command"].startswith("python -m lstmlib.long_range")
+        assert sweep["command"].startswith("python -m lstmlib.commands.long_range")
         records = sweep["records"]
         grid = {(r["task"], r["T"], r["cell"]) for r in records}
         lags = {(r["task"], r["T"]) for r in records}

@@ -1,4 +1,4 @@
-"""lstmlib.lstm: the pseudo LSTM, the eight variants between it and the
+"""lstmlib.cells.lstm: the pseudo LSTM, the eight variants between it and the
 basic LSTM, the basic LSTM (checked against PyTorch) and the LSTM with
 peepholes, each checked against its equations written out by hand."""
 import itertools
@@ -9,8 +9,8 @@ from torch import nn
 from torch.func import functional_call
 
 from lstmlib import Recurrent
-from lstmlib.initialization import initialize_recurrent_, orthogonal_
-from lstmlib.lstm import (
+from lstmlib.analysis.initialization import initialize_recurrent_, orthogonal_
+from lstmlib.cells.lstm import (
     LSTM_VARIANTS,
     PEEPHOLES,
     BasicLSTMCell,
@@ -18,7 +18,7 @@ from lstmlib.lstm import (
     PeepholeLSTMCell,
     PseudoLSTMCell,
 )
-from lstmlib.prototype import PrototypeLSTMCell
+from lstmlib.cells.prototype import PrototypeLSTMCell
 
 m, n, T, B = 3, 4, 6, 2
 sig, phi = torch.sigmoid, torch.tanh

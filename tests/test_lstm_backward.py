@@ -1,12 +1,12 @@
-"""lstmlib.lstm_backward: the basic LSTM's gradient derived by hand,
+"""lstmlib.analysis.lstm_backward: the basic LSTM's gradient derived by hand,
 checked against autograd, and the memory cell's direct path."""
 import pytest
 import torch
 
 from lstmlib import Recurrent, VanillaRNNCell
-from lstmlib.lstm import BasicLSTMCell, LSTMVariantCell
-from lstmlib.lstm_backward import LSTMGradients, lstm_bptt, lstm_states
-from lstmlib.sensitivity import step_jacobians
+from lstmlib.cells.lstm import BasicLSTMCell, LSTMVariantCell
+from lstmlib.analysis.lstm_backward import LSTMGradients, lstm_bptt, lstm_states
+from lstmlib.analysis.sensitivity import step_jacobians
 
 
 pytestmark = pytest.mark.usefixtures("float64_and_seeded")
@@ -158,9 +158,9 @@ def test_bad_input():
 # -- the Jacobians of a trajectory in one call --------------------------------
 def every_cell(m, n):
     from lstmlib import AdditiveCell
-    from lstmlib.gru import GRUCell
-    from lstmlib.lstm import PeepholeLSTMCell, PseudoLSTMCell
-    from lstmlib.prototype import (NormalizedPrototypeLSTMCell,
+    from lstmlib.cells.gru import GRUCell
+    from lstmlib.cells.lstm import PeepholeLSTMCell, PseudoLSTMCell
+    from lstmlib.cells.prototype import (NormalizedPrototypeLSTMCell,
                                    PrototypeLSTMCell)
     peephole = PeepholeLSTMCell(m, n, forget_bias=1.0)
     with torch.no_grad():
@@ -178,7 +178,7 @@ def test_trajectory_jacobians_equal_step_jacobians():
     zeros and from a given state, and their product norms equal
     jacobian_norms."""
     from lstmlib import jacobian_norms
-    from lstmlib.sensitivity import product_norms, trajectory_jacobians
+    from lstmlib.analysis.sensitivity import product_norms, trajectory_jacobians
     x = torch.randn(15, 3)
     for cell in every_cell(3, 4):
         given = cell.initial_state(1)
@@ -197,7 +197,7 @@ def test_trajectory_jacobians_equal_step_jacobians():
 
 
 def test_trajectory_jacobians_bad_input():
-    from lstmlib.sensitivity import product_norms, trajectory_jacobians
+    from lstmlib.analysis.sensitivity import product_norms, trajectory_jacobians
     cell = BasicLSTMCell(3, 4)
     with pytest.raises(ValueError, match="one sequence"):
         trajectory_jacobians(cell, torch.randn(5, 2, 3))

@@ -1,4 +1,4 @@
-"""Tests of lstmlib.ntm: addressing, reading, writing, the NTM and the
+"""Tests of lstmlib.networks.ntm: addressing, reading, writing, the NTM and the
 copy task."""
 import copy
 import math
@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from lstmlib.ntm import (
+from lstmlib.networks.ntm import (
     NTM,
     SHARPEN_EPS,
     HeadWeights,

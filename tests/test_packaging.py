@@ -29,8 +29,11 @@ def installed_version(target: Path) -> str:
 def test_pip_install_from_the_source_tree(tmp_path):
     pip_install(str(ROOT), tmp_path)
     assert installed_version(tmp_path) == lstmlib.__version__
-    modules = {p.name for p in (tmp_path / "lstmlib").glob("*.py")}
-    assert {"__init__.py", "recurrent.py", "vanilla.py"} <= modules
+    modules = {str(p.relative_to(tmp_path / "lstmlib"))
+               for p in (tmp_path / "lstmlib").rglob("*.py")}
+    assert {"__init__.py", "cells/recurrent.py", "cells/vanilla.py",
+            "commands/ptb.py", "experiments/long_range.py"} <= modules
+    assert (tmp_path / "lstmlib/experiments/long_range_cpu.json").is_file()
     assert not (tmp_path / "tests").exists()      # only the library
 
 

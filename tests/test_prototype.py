@@ -1,4 +1,4 @@
-"""lstmlib.prototype: the prototype LSTM and the normalized prototype."""
+"""lstmlib.cells.prototype: the prototype LSTM and the normalized prototype."""
 import math
 
 import pytest
@@ -7,8 +7,8 @@ from torch.func import functional_call
 
 from tests.random_weights import randomize_
 from lstmlib import Cell, Recurrent
-from lstmlib.initialization import initialize_recurrent_, orthogonal_
-from lstmlib.prototype import NormalizedPrototypeLSTMCell, PrototypeLSTMCell
+from lstmlib.analysis.initialization import initialize_recurrent_, orthogonal_
+from lstmlib.cells.prototype import NormalizedPrototypeLSTMCell, PrototypeLSTMCell
 
 CELLS = [PrototypeLSTMCell, NormalizedPrototypeLSTMCell]
 

@@ -260,7 +260,7 @@ def test_show_source_returns_the_library_code():
     src = lstmlib.show_source(VanillaRNNCell.step)
     assert src.text.startswith("def step(self")
     assert "self.phi(F.linear(s, self.W) + ux)" in src.text
-    assert "```python" in src._repr_markdown_() and "lstmlib.vanilla" in src.origin
+    assert "```python" in src._repr_markdown_() and "lstmlib.cells.vanilla" in src.origin
 
 
 def test_show_source_excerpt():

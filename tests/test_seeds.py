@@ -1,4 +1,4 @@
-"""lstmlib.seeds (the seed knob) and lstmlib.seed_statistics."""
+"""lstmlib.seeds (the seed knob) and lstmlib.experiments.seed_statistics."""
 import math
 
 import pytest
@@ -8,9 +8,9 @@ from scipy import stats
 from lstmlib import (LMConfig, SEED_VARIABLE, generator, manual_seed,
                      mean_interval, paired_comparison, seed, seed_base,
                      seeds, spread, success_rate)
-from lstmlib.long_range import lag_model
+from lstmlib.experiments.long_range import lag_model
 from lstmlib.seeds import seed_or_base
-from lstmlib.training import train_regression
+from lstmlib.experiments.training import train_regression
 
 
 # -- the knob -----------------------------------------------------------

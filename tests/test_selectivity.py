@@ -1,9 +1,9 @@
-"""lstmlib.selectivity: the prototype's step with its gates as inputs."""
+"""lstmlib.analysis.selectivity: the prototype's step with its gates as inputs."""
 import pytest
 import torch
 
-from lstmlib.prototype import NormalizedPrototypeLSTMCell, PrototypeLSTMCell
-from lstmlib.selectivity import (GateValues, gate_jacobians, prototype_gates,
+from lstmlib.cells.prototype import NormalizedPrototypeLSTMCell, PrototypeLSTMCell
+from lstmlib.analysis.selectivity import (GateValues, gate_jacobians, prototype_gates,
                                  prototype_update)
 
 

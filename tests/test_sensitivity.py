@@ -1,11 +1,11 @@
-"""lstmlib.sensitivity: exact Jacobians and their norms along a trajectory,
+"""lstmlib.analysis.sensitivity: exact Jacobians and their norms along a trajectory,
 the bounds of the vanishing-sensitivity theorem, and finite changes."""
 import pytest
 import torch
 from torch import nn
 
 from lstmlib import Cell, VanillaRNNCell
-from lstmlib.sensitivity import (MAX_SLOPE, activation_slope,
+from lstmlib.analysis.sensitivity import (MAX_SLOPE, activation_slope,
                                  directional_derivative_norms,
                                  finite_change_bound, finite_change_norms,
                                  jacobian_norms, largest_slope_between,

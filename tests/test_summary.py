@@ -1,11 +1,11 @@
-"""Tests for lstmlib.summary: the registry of the book's cells."""
+"""Tests for lstmlib.display.summary: the registry of the book's cells."""
 import pytest
 import torch
 
 from lstmlib import Recurrent
-from lstmlib.lstm import LSTM_VARIANTS, BasicLSTMCell, PseudoLSTMCell
-from lstmlib.sensitivity import step_jacobians
-from lstmlib.summary import (BOUND_LIMITS, BOUND_MEASURES, CELLS,
+from lstmlib.cells.lstm import LSTM_VARIANTS, BasicLSTMCell, PseudoLSTMCell
+from lstmlib.analysis.sensitivity import step_jacobians
+from lstmlib.display.summary import (BOUND_LIMITS, BOUND_MEASURES, CELLS,
                              CellSummary, Equation, StateBound,
                              docstring_equations, end_to_end_jacobian,
                              longest_lag_solved, state_trajectory)
@@ -188,7 +188,7 @@ def test_longest_lag_solved():
 
 
 def test_lag_names_build_the_same_cells_as_the_long_range_sweeps():
-    long_range = pytest.importorskip("lstmlib.long_range")
+    long_range = pytest.importorskip("lstmlib.experiments.long_range")
     for entry in CELLS:
         if entry.lag_name is not None:
             made = long_range.LAG_CELLS[entry.lag_name](2, 3)

@@ -1,4 +1,4 @@
-"""lstmlib.tasks: the synthetic long-range tasks follow their published
+"""lstmlib.experiments.tasks: the synthetic long-range tasks follow their published
 rules, are reproducible from a seed, and their chance baselines are what the
 module says (exact values checked against simulation)."""
 import math
@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from lstmlib.tasks import (ADDING_BASELINE_MSE, ADDING_HOCHREITER_TOLERANCE,
+from lstmlib.experiments.tasks import (ADDING_BASELINE_MSE, ADDING_HOCHREITER_TOLERANCE,
                            COPY_BLANK, COPY_DELIMITER,
                            TEMPORAL_ORDER_BASELINE_ACCURACY,
                            TEMPORAL_ORDER_BASELINE_CROSS_ENTROPY,

@@ -1,4 +1,4 @@
-"""lstmlib.training: the models read out what they should, the training
+"""lstmlib.experiments.training: the models read out what they should, the training
 loop is reproducible from its seed, learns an easy instance, and refuses
 bad input."""
 import math
@@ -8,7 +8,7 @@ import torch
 from torch.nn import functional as F
 
 from lstmlib import BasicLSTMCell, VanillaRNNCell
-from lstmlib.training import (FinalStateClassifier, FinalStateRegressor,
+from lstmlib.experiments.training import (FinalStateClassifier, FinalStateRegressor,
                               PerStepClassifier, per_step_cross_entropy,
                               train_model, train_regression)
 

@@ -1,0 +1,19 @@
+"""Data, tasks, training loops and the experiments of Part III.
+
+* :mod:`.data`: Penn Treebank and Tiny Shakespeare (download, checksum,
+  offline copies) and batching for truncated BPTT
+* :mod:`.tasks`: the synthetic sequence tasks and their chance baselines
+* :mod:`.training`: small, seeded training loops for the synthetic tasks
+* :mod:`.ensembles`: K seeds of one small model trained at once, equal to
+  K separate runs
+* :mod:`.seed_statistics`: median and spread, success rates with their
+  intervals and paired comparisons over seeds (``scipy.stats``)
+* :mod:`.long_range`: which cells solve the long-range tasks as the lag
+  grows
+* :mod:`.language_model`: word-level language models and their stateful
+  truncated-BPTT trainer
+* :mod:`.ptb`: the full-scale Penn Treebank experiments
+
+The command lines that run the long experiments are in
+:mod:`lstmlib.commands`.
+"""

@@ -1,0 +1,173 @@
+"""The book's full-scale Penn Treebank experiments: their configurations,
+models, the sweep and its summary. The command line is
+:mod:`lstmlib.commands.ptb` (``python -m lstmlib.commands.ptb --help``).
+Two experiments:
+
+``zaremba-small``
+    The small, non-regularised LSTM of Zaremba, Sutskever & Vinyals (2014,
+    Table 1) on Penn Treebank: 2 layers of 200 units, embedding 200,
+    unrolled 20 steps, batch 20, every parameter from U(−0.1, 0.1), SGD at
+    learning rate 1 halved after every epoch from the fifth on, 13 epochs,
+    gradient norm clipped at 5. Published: validation perplexity 120.7,
+    test 114.5. ``--implementation lstmlib`` uses two
+    :class:`~lstmlib.BasicLSTMCell` layers; ``torch`` uses ``nn.LSTM`` on the
+    same pipeline, as a cross-check.
+
+``architectures``
+    The eight-architecture comparison of the source post (Chapter
+    "The eight-architecture comparison"): one layer of
+    :class:`~lstmlib.LSTMVariantCell` (variants 1–8, :data:`LSTM_VARIANTS`),
+    state and embedding 250, truncated BPTT of 30 steps, batch 30, Adam at
+    several learning rates, forget bias 1 and other gate biases 0, up to 20
+    epochs stopping when the validation loss has not improved for 2, several
+    trials. One JSON record per run; runs whose record exists are skipped,
+    so an interrupted sweep resumes where it stopped.
+
+Every run writes a :class:`~lstmlib.experiments.language_model.RunRecord` (config,
+seed, per-epoch metrics, versions, device, threads, wall time, the command)
+after every epoch.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+from torch import nn
+
+from .data import limit_vocabulary, load_ptb
+from .language_model import (LanguageModel, LMConfig, RunRecord, load_record,
+                             save_record, train_language_model,
+                             uniform_init_)
+from ..cells.lstm import LSTM_VARIANTS, BasicLSTMCell, LSTMVariantCell
+from .seed_statistics import mean_interval
+from ..seeds import seed_base
+
+__all__ = ["ZAREMBA_SMALL", "ZAREMBA_SMALL_PUBLISHED", "POST_PROTOCOL",
+           "zaremba_small_model", "architecture_model", "run_architectures",
+           "architecture_record_name", "summarize_architectures",
+           "POST_LEARNING_RATES", "POST_TRIALS", "POST_STATE_SIZE"]
+
+#: Zaremba et al. (2014), small non-regularised configuration. Their code
+#: differentiates the sum over the 20 steps of each step's batch-mean loss,
+#: hence ``loss_sum_over_time``: lr 1 and clip 5 are meant for that gradient.
+ZAREMBA_SMALL = LMConfig(batch_size=20, bptt=20, epochs=13, optimizer="sgd",
+                         lr=1.0, lr_decay=0.5, decay_after=4, clip_norm=5.0,
+                         loss_sum_over_time=True)
+
+#: Their Table 1: perplexities of the small non-regularised LSTM.
+ZAREMBA_SMALL_PUBLISHED = {"valid_perplexity": 120.7,
+                           "test_perplexity": 114.5}
+
+#: The source post's protocol, per learning rate (``lr`` is set per run).
+POST_PROTOCOL = LMConfig(batch_size=30, bptt=30, epochs=20, optimizer="adam",
+                         lr=1e-3, clip_norm=None, patience=2)
+
+#: The post's learning rates and its numbers of trials and state size.
+POST_LEARNING_RATES = (3e-3, 1e-3, 3e-4, 1e-4)
+POST_TRIALS = 5
+POST_STATE_SIZE = 250
+
+
+def zaremba_small_model(vocab_size: int, implementation: str = "lstmlib",
+                        size: int = 200) -> LanguageModel:
+    """Two LSTM layers of ``size`` units over an embedding of ``size``, all
+    parameters from U(−0.1, 0.1); ``implementation`` is ``"lstmlib"``
+    (:class:`~lstmlib.BasicLSTMCell`) or ``"torch"`` (``nn.LSTM``)."""
+    if implementation == "lstmlib":
+        layers = [BasicLSTMCell(size, size), BasicLSTMCell(size, size)]
+    elif implementation == "torch":
+        layers = [nn.LSTM(size, size, num_layers=2)]
+    else:
+        raise ValueError("zaremba_small_model: expected implementation "
+                         f"'lstmlib' or 'torch', got {implementation!r}")
+    return uniform_init_(LanguageModel(vocab_size, layers), 0.1)
+
+
+def architecture_model(vocab_size: int, variant: int,
+                       state_size: int = POST_STATE_SIZE) -> LanguageModel:
+    """One layer of the post's architecture ``variant`` (1 = pseudo LSTM,
+    8 = basic LSTM) with an embedding of ``state_size``; the cell's own
+    initialisation (forget bias 1, other biases 0)."""
+    if variant not in LSTM_VARIANTS:
+        raise ValueError("architecture_model: expected a variant in "
+                         f"{sorted(LSTM_VARIANTS)}, got {variant!r}")
+    cell = LSTMVariantCell(state_size, state_size, **LSTM_VARIANTS[variant])
+    return LanguageModel(vocab_size, [cell])
+
+
+def architecture_record_name(variant: int, lr: float, trial: int) -> str:
+    """The file name (without folder) of one run of the sweep."""
+    return f"variant{variant}_lr{lr:.0e}_trial{trial}.json"
+
+
+def run_architectures(out_dir: str | Path, *, variants: Iterable[int],
+                      lrs: Iterable[float], trials: int,
+                      base: LMConfig = POST_PROTOCOL,
+                      state_size: int = POST_STATE_SIZE,
+                      vocab_limit: int | None = None,
+                      data_root: str | None = None, device: str = "cpu",
+                      progress: bool | None = None,
+                      command: str = "") -> list[Path]:
+    """Run every (variant, learning rate, trial) of the sweep whose record
+    is not yet in ``out_dir``; trial ``k`` is seeded with ``base.seed + k``.
+    Returns the paths of all the sweep's records."""
+    corpus = load_ptb(data_root)
+    if vocab_limit is not None:
+        corpus = limit_vocabulary(corpus, vocab_limit)
+    paths = []
+    for lr in lrs:
+        for variant in variants:
+            for trial in range(trials):
+                path = Path(out_dir) / architecture_record_name(
+                    variant, lr, trial)
+                paths.append(path)
+                if path.exists():
+                    continue
+                config = LMConfig(**{**vars(base), "lr": lr,
+                                     "seed": base.seed + trial})
+                torch.manual_seed(config.seed)
+                model = architecture_model(len(corpus.vocab), variant,
+                                           state_size).to(device)
+                record = train_language_model(
+                    model, corpus, config, progress=progress,
+                    name=f"variant {variant}, lr {lr:g}, trial {trial}",
+                    command=command,
+                    on_epoch=lambda r, p=path.with_suffix(".partial.json"):
+                    save_record(r, p))
+                save_record(record, path)
+                path.with_suffix(".partial.json").unlink(missing_ok=True)
+    return paths
+
+
+def summarize_architectures(records: Sequence[RunRecord]) -> list[dict]:
+    """Group records by (variant, learning rate) and give, for each, the
+    number of trials and the mean best validation loss (nats per token and
+    perplexity) with the half-width of its 95% confidence interval
+    (Student's t; ``nan`` for a single trial), sorted by learning rate then
+    variant."""
+    groups: dict[tuple, list[float]] = {}
+    for record in records:
+        key = (record.config["lr"], _variant_of(record))
+        groups.setdefault(key, []).append(record.best_valid_nats)
+    rows = []
+    for (lr, variant), losses in sorted(groups.items(),
+                                        key=lambda kv: (-kv[0][0],
+                                                        kv[0][1])):
+        interval = mean_interval(losses, confidence=0.95)
+        half = interval.half_width if len(losses) > 1 else math.nan
+        rows.append({"lr": lr, "variant": variant, "trials": len(losses),
+                     "valid_nats": interval.mean, "ci95_nats": half,
+                     "valid_perplexity": math.exp(interval.mean)})
+    return rows
+
+
+def _variant_of(record: RunRecord) -> int:
+    """The post's variant number of a record of :func:`run_architectures`
+    (read from its name, ``"variant v, ..."``)."""
+    head = record.name.split(",")[0]
+    if not head.startswith("variant "):
+        raise ValueError("summarize_architectures: expected records named "
+                         f"'variant v, ...', got {record.name!r}")
+    return int(head.split()[1])
