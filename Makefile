@@ -29,7 +29,7 @@ SITE         := _build/html/.built
 TESTED       := _build/.tested
 
 .PHONY: book test serve setup mathjax unit notebooks site browser clean \
-        bench bench-compiled notebook-times
+        bench bench-compiled notebook-times test-compiled
 
 book: $(SITE)
 	@echo
@@ -91,7 +91,7 @@ $(SITE): $(VENV)/.installed $(MATHJAX) $(BOOK_SOURCES)
 	touch $@
 
 unit: setup
-	$(BIN)/pytest tests -q
+	$(BIN)/pytest tests -q -m "not compiled"
 	$(BIN)/pytest --doctest-modules lstmlib -q      # the docstrings' examples
 
 notebooks: setup
@@ -114,6 +114,10 @@ bench: setup
 	$(BIN)/python benchmarks/seeds.py --out benchmarks/results/seeds_cpu.json
 	$(BIN)/python benchmarks/ensembles.py \
 	  --out benchmarks/results/ensembles_cpu.json
+
+# The test that compiles a C++ step (a C++ compiler and ninja; about 30 s).
+test-compiled: setup
+	$(BIN)/pytest tests -q -m compiled
 
 bench-compiled: setup                    # needs a C++ compiler
 	$(BIN)/python benchmarks/compiled_step.py \

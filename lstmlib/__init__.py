@@ -57,7 +57,7 @@ import GRUCell``); the names below are that public surface.
 """
 __version__ = "0.1.0"
 
-from .cells.recurrent import Cell, Recurrent, State
+from .cells.recurrent import Cell, Recurrent, State, unroll
 from ._checks import check_finite_real, check_positive_int
 from .cells.vanilla import NONLINEARITIES, VanillaRNNCell
 from .analysis.sensitivity import (MAX_SLOPE, SensitivityBounds, activation_slope,
@@ -116,6 +116,7 @@ from .networks.ntm import (NTM, HeadWeights, LSTMTagger, NTMState,
 from .cells.kernels import (FusedGRU, FusedLSTM, FusedVanillaRNN,
                             gru_sequence, lstm_sequence, vanilla_sequence)
 from .cells.activations import ACTIVATIONS, Activation, activation_named
+from .cells.registry import REGISTERED_CELLS, RegisteredCell, registered_cell
 from .display.summary import (CELLS, CellSummary, StateBound, end_to_end_jacobian,
                       longest_lag_solved, state_trajectory)
 from .cells.torch_interop import TorchWeights, torch_weights
@@ -135,7 +136,8 @@ from .records import show_versions, versions
 __all__ = [
     "__version__",
     # Chapter 1-2: cells and the recurrence
-    "Cell", "Recurrent", "State", "check_positive_int", "check_finite_real",
+    "Cell", "Recurrent", "State", "unroll", "check_positive_int",
+    "check_finite_real",
     "VanillaRNNCell",
     "NONLINEARITIES",
     # Chapter 3: sensitivity
@@ -189,6 +191,7 @@ __all__ = [
     "FusedGRU", "FusedLSTM", "FusedVanillaRNN", "lstm_sequence",
     "gru_sequence", "vanilla_sequence",
     "ACTIVATIONS", "Activation", "activation_named",
+    "REGISTERED_CELLS", "RegisteredCell", "registered_cell",
     "CELLS", "CellSummary", "StateBound", "end_to_end_jacobian",
     "longest_lag_solved", "state_trajectory",
     "TorchWeights", "torch_weights",

@@ -42,9 +42,10 @@ from typing import Callable, Iterable, Sequence
 from torch import Tensor
 
 __all__ = ["describe", "check_positive_int", "check_finite_real",
+           "check_callable", "check_cell_and_sequence",
            "check_non_negative_int", "check_int", "check_bool",
            "check_positive_real", "check_one_of", "one_of", "optional",
-           "check_fields"]
+           "check_fields", "Check"]
 
 
 def describe(value) -> str:
@@ -88,6 +89,29 @@ def check_finite_real(owner: str, name: str, value) -> float:
 #: A check: ``check(owner, name, value)`` raises naming all three, or
 #: returns (possibly the value converted, which :func:`check_fields` drops).
 Check = Callable[[str, str, object], object]
+
+
+def check_callable(owner: str, name: str, value, example: str) -> None:
+    """``TypeError`` naming ``owner``, ``name`` and an ``example`` of what
+    fits unless ``value`` is callable."""
+    if not callable(value):
+        raise TypeError(f"{owner}: expected {name} to be callable, such as "
+                        f"{example}, got {type(value).__name__}")
+
+
+def check_cell_and_sequence(cell, kind: type, x, state) -> None:
+    """``TypeError`` unless ``cell`` is a ``kind``; then the cell's own
+    checks of a time-major sequence ``x`` ``(T, B, input_size)`` with
+    T ≥ 1 and of its initial ``state`` for that batch (the by-hand passes
+    of :mod:`lstmlib.analysis` start with this)."""
+    if not isinstance(cell, kind):
+        raise TypeError(f"expected a {kind.__name__}, got "
+                        f"{type(cell).__name__}")
+    cell.check_input(x, expected_dims=3, layout="(T, B, input_size)")
+    if x.shape[0] == 0:
+        raise ValueError(f"expected a sequence of at least one step, got "
+                         f"shape {tuple(x.shape)}")
+    cell.check_state(state, batch_size=x.shape[1], like=x)
 
 
 def check_non_negative_int(owner: str, name: str, value) -> None:

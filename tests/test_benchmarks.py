@@ -109,6 +109,7 @@ def test_seeds_benchmark_rejects_a_bad_number_of_seeds(seeds_benchmark,
                               str(tmp_path / "x.json")])
 
 
+@pytest.mark.compiled             # its own target: make test-compiled (about 30 s)
 @pytest.mark.skipif(shutil.which("c++") is None or shutil.which("ninja") is None,
                     reason="needs a C++ compiler and ninja to build the step")
 def test_compiled_step_matches_the_fast_path(tmp_path):

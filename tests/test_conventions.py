@@ -93,9 +93,30 @@ def test_environment_yml_matches_pyproject():
     assert environment_requirements() == pyproject_requirements()
 
 
-def test_torch_is_a_range_not_a_pin():
+def makefile_torch_pin() -> str:
+    """The torch version the Makefile installs: its one ``TORCH := torch==X``."""
+    pins = [line.split("==", 1)[1].strip() for line in (ROOT / "Makefile").read_text().splitlines()
+            if line.replace(" ", "").startswith("TORCH:=torch==")]
+    assert len(pins) == 1, pins
+    return pins[0]
+
+
+def test_torch_is_a_range_that_holds_the_makefiles_pin():
     torch_req = next(Requirement(r) for r in pyproject_requirements() if r.startswith("torch"))
-    assert "==" not in str(torch_req.specifier) and torch_req.specifier.contains("2.13.0")
+    assert "==" not in str(torch_req.specifier)
+    assert torch_req.specifier.contains(makefile_torch_pin())
+
+
+def test_the_torch_pin_is_written_once():
+    """The pinned version appears in the Makefile and nowhere else among the
+    files people edit (results record the version they ran with; those do
+    not count)."""
+    pin = makefile_torch_pin()
+    edited = [ROOT / name for name in ("README.md", "CONTRIBUTING.md", "environment.yml",
+                                       "pyproject.toml", "postBuild", ".ci/run")]
+    edited += list((ROOT / "book").glob("*.md")) + list((ROOT / "book").glob("*.ipynb"))
+    found = [p.name for p in edited if p.exists() and f"torch=={pin}" in p.read_text()]
+    assert found == []
 
 
 # -- the GPU-skip hook ------------------------------------------------------------------

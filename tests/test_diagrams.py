@@ -9,6 +9,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from lstmlib import Cell, VanillaRNNCell
+from lstmlib.cells.lstm import LSTMVariantCell
+from lstmlib.cells.registry import REGISTERED_CELLS
 from lstmlib.display.diagrams import (DataFlowGraph, dataflow, draw_dataflow,
                               math_symbol)
 
@@ -259,22 +261,10 @@ def test_tracing_leaves_the_cell_and_global_rng_alone():
 
 
 def lstmlib_cells():
-    """Every cell class the library defines, from all its modules."""
-    import importlib
-    import pkgutil
-
-    import lstmlib
-
-    found = {}
-    for module in pkgutil.iter_modules(lstmlib.__path__):
-        for obj in vars(importlib.import_module(
-                f"lstmlib.{module.name}")).values():
-            if isinstance(obj, type) and issubclass(obj, Cell) and \
-                    not obj.__name__.startswith("_") and \
-                    obj.step is not Cell.step and \
-                    obj.__module__.startswith("lstmlib."):
-                found[obj.__name__] = obj
-    return [found[name] for name in sorted(found)]
+    """Every cell class of the library: the registry's and the LSTM
+    variants (tests/test_cell_contract.py checks that lstmlib.cells
+    defines no other)."""
+    return [cell.cell_class for cell in REGISTERED_CELLS] + [LSTMVariantCell]
 
 
 @pytest.mark.parametrize("cls", lstmlib_cells(), ids=lambda c: c.__name__)
@@ -328,15 +318,7 @@ def test_drawing_into_given_axes_and_from_a_graph():
     plt.close(fig)
 
 
-def every_cell_class():
-    import lstmlib
-    return [getattr(lstmlib, name) for name in lstmlib.__all__
-            if isinstance(getattr(lstmlib, name), type)
-            and issubclass(getattr(lstmlib, name), lstmlib.Cell)
-            and getattr(lstmlib, name) is not lstmlib.Cell]
-
-
-@pytest.mark.parametrize("cell_class", every_cell_class(),
+@pytest.mark.parametrize("cell_class", lstmlib_cells(),
                          ids=lambda c: c.__name__)
 def test_every_library_cell_traces_with_its_declared_gate_names(cell_class):
     """A wrong or missing gate_names declaration fails here."""

@@ -5,6 +5,7 @@ one with train_model, to 1e-10. Seeds come from lstmlib.seeds, so the
 tests run on whatever stream LSTMLIB_SEED selects."""
 import importlib.util
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ from torch.nn import functional as F
 from lstmlib.experiments import ensembles
 from lstmlib.experiments.ensembles import Ensemble, ensemble_fast_path, train_ensemble
 from lstmlib.cells.gru import GRUCell
-from lstmlib.cells.lstm import BasicLSTMCell, PeepholeLSTMCell
+from lstmlib.cells.lstm import BasicLSTMCell
+from lstmlib.cells.registry import REGISTERED_CELLS
 from lstmlib.seeds import seeds as book_seeds
 from lstmlib.experiments.training import (FinalStateClassifier, FinalStateRegressor,
                               PerStepClassifier, per_step_cross_entropy,
@@ -26,17 +28,16 @@ ROOT = Path(__file__).resolve().parents[1]
 M, N, T, B, C = 3, 4, 5, 3, 3          # input, state, steps, batch, outputs
 TOL = 1e-10
 
-CELLS = {
-    "lstm": lambda: BasicLSTMCell(M, N),
-    "gru": lambda: GRUCell(M, N, reset="after"),
-    "rnn": lambda: VanillaRNNCell(M, N),
-    "rnn-relu": lambda: VanillaRNNCell(M, N, nonlinearity="relu"),
-}
-#: cells without a fast path: the ensemble runs their step under vmap
-OTHER_CELLS = {
-    "peephole": lambda: PeepholeLSTMCell(M, N),
-    "gru-before": lambda: GRUCell(M, N, reset="before"),
-}
+#: Every cell of the registry with its defaults, and the settings whose
+#: fast path differs from the defaults': the GRU with the reset after W
+#: (the default, before, has none) and the vanilla RNN with ReLU.
+CELLS = {cell.name: partial(cell.build, M, N) for cell in REGISTERED_CELLS}
+CELLS["GRU, reset after"] = lambda: GRUCell(M, N, reset="after")
+CELLS["vanilla RNN, relu"] = lambda: VanillaRNNCell(M, N,
+                                                    nonlinearity="relu")
+#: The cells with the stacked fast path; the ensemble runs the step of
+#: every other cell under vmap.
+FAST = ("vanilla RNN", "vanilla RNN, relu", "GRU, reset after", "basic LSTM")
 
 
 def regression_batch(g):
@@ -62,7 +63,7 @@ KINDS = {
 
 
 def builder(cell: str, kind: str):
-    make_cell = {**CELLS, **OTHER_CELLS}[cell]
+    make_cell = CELLS[cell]
     model_class = KINDS[kind][0]
     return lambda: model_class(make_cell(), C).double()
 
@@ -83,7 +84,7 @@ def max_parameter_difference(ensemble, models) -> float:
 
 def test_members_are_initialised_as_separately_seeded_models():
     seeds = book_seeds(3, offset=100)
-    build = builder("gru", "regressor")
+    build = builder("GRU, reset after", "regressor")
     ensemble = Ensemble.from_seeds(build, seeds)
     assert ensemble.size == 3 and ensemble.seeds == seeds
     assert max_parameter_difference(ensemble, separate(build, seeds)) == 0
@@ -95,7 +96,7 @@ def test_members_are_initialised_as_separately_seeded_models():
 
 @pytest.mark.parametrize("chunk", ["whole", "2 steps"])
 @pytest.mark.parametrize("kind", list(KINDS))
-@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("cell", FAST)
 def test_outputs_losses_and_gradients_equal_separate_models(cell, kind, chunk,
                                                             monkeypatch):
     assert ensemble_fast_path(builder(cell, kind)())
@@ -125,15 +126,21 @@ def test_outputs_losses_and_gradients_equal_separate_models(cell, kind, chunk,
                 < TOL, name
 
 
-@pytest.mark.parametrize("cell, kind", [
-    *((c, k) for c in CELLS for k in KINDS),
-    ("peephole", "regressor"), ("gru-before", "per-step")])
+def every_cell_and_kind():
+    """Each fast cell with every model kind, each other cell with one,
+    the kinds taken in turn."""
+    others = [c for c in CELLS if c not in FAST]
+    return [*((c, k) for c in FAST for k in KINDS),
+            *((c, list(KINDS)[i % len(KINDS)]) for i, c in enumerate(others))]
+
+
+@pytest.mark.parametrize("cell, kind", every_cell_and_kind())
 def test_training_equals_separate_train_model_runs(cell, kind):
     _, make_batch, loss = KINDS[kind]
     seeds = book_seeds(3, offset=300)
     build = builder(cell, kind)
     ensemble = Ensemble.from_seeds(build, seeds)
-    assert ensemble.fast == (cell in CELLS)
+    assert ensemble.fast == (cell in FAST)
     models = separate(build, seeds)
     options = dict(steps=4, lr=0.05, clip_norm=0.1)
     expected = [train_model(model, make_batch, loss, seed=s, **options)
@@ -146,7 +153,7 @@ def test_training_equals_separate_train_model_runs(cell, kind):
 
 def test_a_list_of_models_is_trained_in_place():
     seeds = book_seeds(2, offset=400)
-    build = builder("rnn", "regressor")
+    build = builder("vanilla RNN", "regressor")
     models, expected = separate(build, seeds), separate(build, seeds)
     options = dict(steps=3, clip_norm=None)
     losses = train_ensemble(models, regression_batch, F.mse_loss,
@@ -171,7 +178,7 @@ def stop_steps(losses, threshold):
 
 def test_members_stop_early_on_their_own():
     seeds = book_seeds(3, offset=500)
-    build = builder("lstm", "regressor")
+    build = builder("basic LSTM", "regressor")
     options = dict(steps=20, lr=0.05)
     runs = [train_model(model, regression_batch, F.mse_loss, seed=s,
                         **options)
@@ -203,7 +210,7 @@ def test_members_stop_early_on_their_own():
 
 def test_one_input_for_all_members():
     seeds = book_seeds(3, offset=600)
-    build = builder("gru", "classifier")
+    build = builder("GRU, reset after", "classifier")
     ensemble = Ensemble.from_seeds(build, seeds)
     x, target = class_batch(torch.Generator().manual_seed(seeds[0]))
     out = ensemble(x)                                   # ids (T, B)
@@ -215,7 +222,7 @@ def test_one_input_for_all_members():
 
 
 def test_buffers_are_reused_and_a_graph_is_differentiated_once():
-    build = builder("lstm", "per-step")
+    build = builder("basic LSTM", "per-step")
     ensemble = Ensemble.from_seeds(build, book_seeds(2, offset=700))
     x, target = per_step_batch(torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -237,7 +244,7 @@ def test_buffers_are_reused_and_a_graph_is_differentiated_once():
 
 
 def test_clear_errors():
-    build = builder("lstm", "regressor")
+    build = builder("basic LSTM", "regressor")
     with pytest.raises(ValueError, match="K >= 1"):
         Ensemble([])
     with pytest.raises(ValueError, match="K >= 1"):
@@ -267,7 +274,7 @@ def test_clear_errors():
     with pytest.raises(TypeError, match="float inputs"):
         ensemble(torch.zeros(T, B, dtype=torch.long))
     with pytest.raises(ValueError, match="ids in"):
-        Ensemble.from_seeds(builder("lstm", "classifier"), [1])(
+        Ensemble.from_seeds(builder("basic LSTM", "classifier"), [1])(
             torch.full((T, B), M))
 
     def ragged(g):

@@ -1,6 +1,8 @@
 """lstmlib.cells.gru: the GRU with the reset gate before or after W, PyTorch
 equivalence, and the bound |s_t| < 1 that the coupling of z and 1 - z
-guarantees."""
+guarantees. The Cell contract (Recurrent against the loop, gradcheck,
+errors on bad input, the round trip through PyTorch) is checked for both
+reset placements in tests/test_cell_contract.py."""
 import math
 
 import pytest
@@ -8,14 +10,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-from torch.func import functional_call
 
 from tests.random_weights import randomize_
-from lstmlib import Cell, Recurrent
+from lstmlib import Recurrent
 from lstmlib.cells.gru import RESET_PLACEMENTS, GRUCell
 from lstmlib.analysis.initialization import initialize_recurrent_, orthogonal_
-
-TOL = 1e-6
 
 
 pytestmark = pytest.mark.usefixtures("float64_and_seeded")
@@ -35,21 +34,12 @@ def gru_by_hand(cell, x, s):
     return z * s + (1 - z) * s_tilde
 
 
-def manual_loop(cell, x, state):
-    outputs = []
-    for x_t in x:
-        out, state = cell(x_t, state)
-        outputs.append(out)
-    return torch.stack(outputs), state
-
-
-# -- the contract and the layout ----------------------------------------------
+# -- the layout ---------------------------------------------------------------
 @pytest.mark.parametrize("reset", RESET_PLACEMENTS)
-def test_cell_contract_and_parameter_layout(reset):
+def test_parameter_layout(reset):
     n, m = 5, 3
     cell = GRUCell(m, n, reset=reset)
-    assert isinstance(cell, Cell) and cell.state_names == ("s",)
-    assert (cell.input_size, cell.state_size, cell.output_size) == (m, n, n)
+    assert cell.state_names == ("s",)
     shapes = {k: tuple(v.shape) for k, v in cell.named_parameters()}
     expected = {"W_gates": (2 * n, n), "W": (n, n), "U": (3 * n, m),
                 "b": (3 * n,)}
@@ -60,8 +50,6 @@ def test_cell_contract_and_parameter_layout(reset):
     assert shapes == expected
     count = 3 * n * n + 3 * n * m + 3 * n + (n if reset == "after" else 0)
     assert sum(p.numel() for p in cell.parameters()) == count
-    out, s = cell(torch.randn(2, m), cell.initial_state(2))
-    assert out.shape == (2, n) and torch.equal(out, s)
     assert f"reset={reset!r}" in repr(cell)
 
 
@@ -91,8 +79,9 @@ def test_recurrent_weights_are_found_by_initialize_recurrent():
 def test_gru_equals_its_equations(reset):
     cell = randomize_(GRUCell(3, 4, reset=reset))
     x, s = torch.randn(5, 3), torch.randn(5, 4)
-    _, new = cell(x, s)
+    out, new = cell(x, s)
     assert torch.allclose(new, gru_by_hand(cell, x, s), atol=1e-12)
+    assert torch.equal(out, new)              # the output is the state
 
 
 def same_weights_after(before):
@@ -143,106 +132,10 @@ def test_update_gate_one_keeps_the_state_and_zero_overwrites_it():
 
 
 # -- PyTorch ------------------------------------------------------------------
-def randomized_torch_gru(m, n, **kwargs):
-    gru = nn.GRU(m, n, **kwargs)
-    for p in gru.parameters():
-        nn.init.normal_(p, 0.0, 0.5)
-    return gru
-
-
-@pytest.mark.parametrize("batch_first", [False, True])
-def test_from_torch_gru_matches_over_a_sequence(batch_first):
-    m, n, T, B = 3, 4, 9, 2
-    gru = randomized_torch_gru(m, n, batch_first=batch_first)
-    cell = GRUCell.from_torch(gru)
-    assert cell.reset == "after"
-    x = torch.randn((B, T, m) if batch_first else (T, B, m))
-    h0 = torch.randn(B, n)
-    expected_out, expected_h = gru(x, h0[None])
-    out, s = Recurrent(cell, batch_first=batch_first)(x, h0)
-    assert torch.allclose(out, expected_out, atol=TOL)
-    assert torch.allclose(s, expected_h[0], atol=TOL)
-
-
-def test_from_torch_gru_cell_matches_over_a_sequence():
-    torch_cell = nn.GRUCell(3, 4)
-    for p in torch_cell.parameters():
-        nn.init.normal_(p, 0.0, 0.5)
-    cell = GRUCell.from_torch(torch_cell)
-    x, h = torch.randn(7, 2, 3), torch.randn(2, 4)
-    out, s = Recurrent(cell)(x, h)
-    for t in range(7):
-        h = torch_cell(x[t], h)
-        assert torch.allclose(out[t], h, atol=TOL)
-    assert torch.allclose(s, h, atol=TOL)
-
-
-def test_from_torch_without_biases():
-    gru = randomized_torch_gru(3, 4, bias=False)
-    cell = GRUCell.from_torch(gru)
-    assert not cell.b.any() and not cell.b_W.any()
-    x, h0 = torch.randn(6, 2, 3), torch.randn(2, 4)
-    assert torch.allclose(Recurrent(cell)(x, h0)[0], gru(x, h0[None])[0],
-                          atol=TOL)
-
-
-@pytest.mark.parametrize("batch_first", [False, True])
-def test_to_torch_gru_matches_over_a_sequence(batch_first):
-    cell = randomize_(GRUCell(3, 4, reset="after"))
-    gru = cell.to_torch("GRU")
-    assert isinstance(gru, nn.GRU) and not gru.batch_first
-    gru.batch_first = batch_first
-    x = torch.randn(2, 8, 3) if batch_first else torch.randn(8, 2, 3)
-    h0 = torch.randn(2, 4)
-    expected_out, expected_h = gru(x, h0[None])
-    out, s = Recurrent(cell, batch_first=batch_first)(x, h0)
-    assert torch.allclose(out, expected_out, atol=TOL)
-    assert torch.allclose(s, expected_h[0], atol=TOL)
-
-
-def test_to_torch_gru_cell_and_back_round_trip():
-    cell = randomize_(GRUCell(3, 4, reset="after"))
-    torch_cell = cell.to_torch("GRUCell")
-    assert isinstance(torch_cell, nn.GRUCell)
-    x, h = torch.randn(7, 2, 3), torch.randn(2, 4)
-    out, _ = Recurrent(cell)(x, h)
-    for t in range(7):
-        h = torch_cell(x[t], h)
-        assert torch.allclose(out[t], h, atol=TOL)
-    back = GRUCell.from_torch(torch_cell)
-    for name, p in cell.named_parameters():
-        assert torch.allclose(getattr(back, name), p, atol=1e-15), name
-
-
-# -- gradients, unrolling -----------------------------------------------------
-@pytest.mark.parametrize("reset", RESET_PLACEMENTS)
-@pytest.mark.parametrize("batch_first", [False, True])
-def test_recurrent_equals_manual_loop(reset, batch_first):
-    cell = randomize_(GRUCell(3, 4, reset=reset))
-    x, s0 = torch.randn(6, 2, 3), torch.randn(2, 4)
-    expected_out, expected_s = manual_loop(cell, x, s0)
-    inp = x.transpose(0, 1) if batch_first else x
-    out, s = Recurrent(cell, batch_first=batch_first)(inp, s0)
-    if batch_first:
-        out = out.transpose(0, 1)
-    assert torch.allclose(out, expected_out, atol=1e-12)
-    assert torch.allclose(s, expected_s, atol=1e-12)
-
-
-@pytest.mark.parametrize("reset", RESET_PLACEMENTS)
-def test_gradcheck_through_three_steps(reset):
-    rnn = Recurrent(randomize_(GRUCell(2, 3, reset=reset)))
-    names = [name for name, _ in rnn.named_parameters()]
-    params = [p.detach().clone().requires_grad_()
-              for p in rnn.parameters()]
-
-    def unrolled(x, s0, *values):
-        out, _ = functional_call(rnn, dict(zip(names, values)), (x, s0))
-        return out
-
-    x = torch.randn(3, 2, 2, requires_grad=True)
-    s0 = torch.randn(2, 3, requires_grad=True)
-    assert torch.autograd.gradcheck(unrolled, (x, s0, *params))
+@pytest.mark.parametrize("kind", [nn.GRU, nn.GRUCell],
+                         ids=lambda kind: kind.__name__)
+def test_from_torch_gives_the_reset_after_the_product(kind):
+    assert GRUCell.from_torch(kind(3, 4)).reset == "after"
 
 
 # -- the bound ‖s_t‖_∞ < 1 ----------------------------------------------------
@@ -364,26 +257,9 @@ def test_bad_input_raises():
     with pytest.raises(ValueError, match=r"reset.*\['before', 'after'\].*"
                                          r"'middle'"):
         GRUCell(2, 3, reset="middle")
-    with pytest.raises(ValueError, match="input_size"):
-        GRUCell(0, 3)
     with pytest.raises(TypeError, match="update_bias.*real number.*str"):
         GRUCell(2, 3, update_bias="1")
     with pytest.raises(ValueError, match="update_bias.*finite.*inf"):
         GRUCell(2, 3, update_bias=float("inf"))
-    with pytest.raises(ValueError, match="num_layers=2"):
-        GRUCell.from_torch(nn.GRU(2, 3, num_layers=2))
-    with pytest.raises(ValueError, match="bidirectional=True"):
-        GRUCell.from_torch(nn.GRU(2, 3, bidirectional=True))
-    with pytest.raises(TypeError, match="nn.GRU or nn.GRUCell, got LSTM"):
-        GRUCell.from_torch(nn.LSTM(2, 3))
     with pytest.raises(ValueError, match="reset='before'.*reset='after'"):
         GRUCell(2, 3, reset="before").to_torch()
-    with pytest.raises(ValueError, match="kind 'GRU' or 'GRUCell'.*'LSTM'"):
-        GRUCell(2, 3, reset="after").to_torch("LSTM")
-    cell = GRUCell(2, 3)
-    with pytest.raises(ValueError, match=r"input x of shape \(B, 2\)"):
-        cell(torch.randn(4, 5), torch.zeros(4, 3))
-    with pytest.raises(TypeError, match="state to be a Tensor"):
-        cell(torch.randn(4, 2), (torch.zeros(4, 3), torch.zeros(4, 3)))
-    with pytest.raises(TypeError, match="dtype torch.float64"):
-        cell(torch.randn(4, 2), torch.zeros(4, 3, dtype=torch.float32))

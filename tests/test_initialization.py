@@ -167,7 +167,7 @@ def test_initialize_recurrent_works_block_by_block():
 def test_initialize_recurrent_bad_input():
     with pytest.raises(TypeError, match="expected an lstmlib Cell"):
         initialize_recurrent_(nn.Linear(3, 3), orthogonal_)
-    with pytest.raises(TypeError, match="callable initializer"):
+    with pytest.raises(TypeError, match="initializer to be callable"):
         initialize_recurrent_(VanillaRNNCell(2, 3), "orthogonal")
     cell = StackedCell(4)
     cell.W_bad = nn.Parameter(torch.zeros(5, 4))

@@ -6,6 +6,8 @@ layouts of :class:`Recurrent`, with and without an initial state, for
 every cell the fused path covers; the plain loop for everything else; and
 ``torch.autograd.gradcheck`` of each Function.
 """
+from functools import partial
+
 import pytest
 import torch
 
@@ -14,29 +16,43 @@ from lstmlib.cells.gru import GRUCell
 from lstmlib.cells.lstm import BasicLSTMCell, LSTMVariantCell, PeepholeLSTMCell
 from lstmlib.cells.prototype import PrototypeLSTMCell
 from lstmlib.cells.recurrent import Cell, Recurrent
+from lstmlib.cells.registry import REGISTERED_CELLS
 from lstmlib.cells.vanilla import VanillaRNNCell
+
+from tests.random_weights import randomize_uniform_
 
 pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 TOL = 1e-10
 
+def _offers_fast_path(make) -> bool:
+    cell = make()
+    x = torch.zeros(2, 1, cell.input_size)
+    return cell.forward_sequence(x, cell.initial_state(1)) is not None
+
+
+#: Every registered cell that offers a fast path, with its defaults, and
+#: the settings beside the defaults that keep it.
 FUSED_CELLS = {
-    "lstm": lambda: BasicLSTMCell(3, 4),
-    "gru_after": lambda: GRUCell(3, 4, reset="after"),
-    "vanilla_tanh": lambda: VanillaRNNCell(3, 4),
-    "vanilla_relu": lambda: VanillaRNNCell(3, 4, nonlinearity="relu"),
-    "vanilla_sigmoid": lambda: VanillaRNNCell(3, 4,
-                                              nonlinearity="sigmoid"),
+    **{entry.name: partial(entry.build, 3, 4) for entry in REGISTERED_CELLS
+       if _offers_fast_path(partial(entry.build, 3, 4))},
+    "GRU, reset after": lambda: GRUCell(3, 4, reset="after"),
+    "vanilla RNN, relu": lambda: VanillaRNNCell(3, 4, nonlinearity="relu"),
+    "vanilla RNN, sigmoid": lambda: VanillaRNNCell(3, 4,
+                                                   nonlinearity="sigmoid"),
 }
+
+
+def test_the_three_cells_with_a_kernel_offer_their_fast_path():
+    assert {name for name in FUSED_CELLS if "," not in name} == {
+        "vanilla RNN", "basic LSTM"}        # the GRU's default: reset before
 
 
 def _randomized(cell):
     """Every parameter from U(-1, 1), so that no bias is zero and no
-    gradient vanishes by construction."""
-    with torch.no_grad():
-        for p in cell.parameters():
-            p.uniform_(-1, 1)
-    return cell
+    gradient vanishes by construction (larger than randomize_'s normal
+    draws: the kernels must hold where the gates saturate too)."""
+    return randomize_uniform_(cell, 1.0)
 
 
 def _parts(state):

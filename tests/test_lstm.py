@@ -1,12 +1,14 @@
 """lstmlib.cells.lstm: the pseudo LSTM, the eight variants between it and the
 basic LSTM, the basic LSTM (checked against PyTorch) and the LSTM with
-peepholes, each checked against its equations written out by hand."""
+peepholes, each checked against its equations written out by hand. The
+Cell contract (Recurrent against the loop, gradcheck, errors on bad input,
+the round trip through PyTorch) is checked for all of them in
+tests/test_cell_contract.py."""
 import itertools
 
 import pytest
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from lstmlib import Recurrent
 from lstmlib.analysis.initialization import initialize_recurrent_, orthogonal_
@@ -19,6 +21,7 @@ from lstmlib.cells.lstm import (
     PseudoLSTMCell,
 )
 from lstmlib.cells.prototype import PrototypeLSTMCell
+from tests.random_weights import randomize_
 
 m, n, T, B = 3, 4, 6, 2
 sig, phi = torch.sigmoid, torch.tanh
@@ -27,26 +30,8 @@ sig, phi = torch.sigmoid, torch.tanh
 pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 
-def randomized(cell, std=0.6):
-    """The cell with every parameter (biases and peepholes too) drawn
-    from N(0, std²), so that no block is zero by initialization."""
-    with torch.no_grad():
-        for p in cell.parameters():
-            p.normal_(0.0, std)
-    return cell
-
-
 def data(T=T, B=B):
     return torch.randn(T, B, m), torch.randn(B, n), torch.randn(B, n)
-
-
-def run(cell, x, state):
-    """The cell applied step by step with its forward (not Recurrent)."""
-    outputs = []
-    for x_t in x:
-        out, state = cell(x_t, state)
-        outputs.append(out)
-    return torch.stack(outputs), state
 
 
 def blocks(p, k=4):
@@ -62,13 +47,9 @@ def all_cells():
     return cells
 
 
-def initial_state(cell, h0, c0):
-    return c0 if cell.state_names == ("s",) else (h0, c0)
-
-
-# -- initialization and the Cell contract -----------------------------------
+# -- initialization and layout ----------------------------------------------
 @pytest.mark.parametrize("name", list(all_cells()))
-def test_initialization_and_contract(name):
+def test_initialization(name):
     cell = all_cells()[name]
     b = cell.b.detach()
     assert b.shape == (4 * n,) and cell.U.shape == (4 * n, m)
@@ -80,12 +61,7 @@ def test_initialization_and_contract(name):
             assert torch.equal(p, torch.zeros_like(p))   # peepholes off
         elif pname != "b":
             assert p.abs().max() <= n ** -0.5 and p.std() > 0.1
-    state = cell.initial_state(5)
-    expected = 1 if name == "pseudo" else 2
-    parts = (state,) if isinstance(state, torch.Tensor) else state
-    assert len(parts) == expected and len(cell.state_names) == expected
-    assert all(p.shape == (5, n) for p in parts)
-    assert cell.output_size == n
+    assert cell.state_names == (("s",) if name == "pseudo" else ("h", "c"))
 
 
 def test_forget_bias_keyword_and_reset():
@@ -114,23 +90,9 @@ def test_parameter_layouts():
     assert diagonal.P.shape == (2 * n,) and diagonal.P_o.shape == (n,)
 
 
-@pytest.mark.parametrize("name", list(all_cells()))
-def test_recurrent_equals_step_by_step_forward(name):
-    cell = randomized(all_cells()[name])
-    x, h0, c0 = data()
-    state = initial_state(cell, h0, c0)
-    out, final = Recurrent(cell)(x, state)
-    out_loop, final_loop = run(cell, x, state)
-    assert torch.allclose(out, out_loop, atol=1e-14)
-    for a, b in zip(torch.atleast_2d(final), torch.atleast_2d(final_loop)):
-        assert torch.allclose(a, b, atol=1e-14)
-    out_bf, _ = Recurrent(cell, batch_first=True)(x.transpose(0, 1), state)
-    assert torch.allclose(out_bf.transpose(0, 1), out, atol=1e-14)
-
-
 # -- each cell equals its equations written out by hand ---------------------
 def test_pseudo_lstm_equals_its_equations():
-    cell = randomized(PseudoLSTMCell(m, n))
+    cell = randomize_(PseudoLSTMCell(m, n))
     W_i, W_f, W_o = blocks(cell.W_gates, 3)
     U_i, U_f, U_o, U_s = blocks(cell.U)
     b_i, b_f, b_o, b_s = blocks(cell.b)
@@ -148,7 +110,7 @@ def test_pseudo_lstm_equals_its_equations():
 
 
 def test_basic_lstm_equals_its_equations():
-    cell = randomized(BasicLSTMCell(m, n))
+    cell = randomize_(BasicLSTMCell(m, n))
     W_i, W_f, W_c, W_o = blocks(cell.W)
     U_i, U_f, U_c, U_o = blocks(cell.U)
     b_i, b_f, b_c, b_o = blocks(cell.b)
@@ -203,7 +165,7 @@ def variant_by_hand(cell, number, x, h, c):
 
 @pytest.mark.parametrize("number", list(LSTM_VARIANTS))
 def test_each_variant_equals_the_posts_architecture(number):
-    cell = randomized(LSTMVariantCell(m, n, **LSTM_VARIANTS[number]))
+    cell = randomize_(LSTMVariantCell(m, n, **LSTM_VARIANTS[number]))
     x, h0, c0 = data()
     out, (h, c) = Recurrent(cell)(x, (h0, c0))
     out_hand, (h_hand, c_hand) = variant_by_hand(cell, number, x, h0, c0)
@@ -231,7 +193,7 @@ def test_pseudo_lstm_has_the_prototypes_parameters():
 
 
 def test_variant_without_differences_is_the_pseudo_lstm():
-    pseudo = randomized(PseudoLSTMCell(m, n))
+    pseudo = randomize_(PseudoLSTMCell(m, n))
     variant = LSTMVariantCell.from_pseudo(pseudo)
     x, h0, c0 = data()
     out_p, s = Recurrent(pseudo)(x, c0)
@@ -247,7 +209,7 @@ def test_variant_without_differences_is_the_pseudo_lstm():
 
 
 def test_variant_with_all_differences_is_the_basic_lstm():
-    basic = randomized(BasicLSTMCell(m, n))
+    basic = randomize_(BasicLSTMCell(m, n))
     x, h0, c0 = data()
     out_b, (h_b, c_b) = Recurrent(basic)(x, (h0, c0))
     via_method = LSTMVariantCell.from_basic(basic)
@@ -266,7 +228,7 @@ def test_variant_with_all_differences_is_the_basic_lstm():
 
 def test_every_difference_changes_the_outputs():
     x, h0, c0 = data()
-    weights = randomized(LSTMVariantCell(m, n)).state_dict()
+    weights = randomize_(LSTMVariantCell(m, n)).state_dict()
     outputs = {}
     for number, keywords in LSTM_VARIANTS.items():
         cell = LSTMVariantCell(m, n, **keywords)
@@ -282,7 +244,7 @@ def test_every_difference_changes_the_outputs():
 def test_h_is_read_only_with_difference_1():
     x, h0, c0 = data()
     for keywords in LSTM_VARIANTS.values():
-        cell = randomized(LSTMVariantCell(m, n, **keywords))
+        cell = randomize_(LSTMVariantCell(m, n, **keywords))
         out, _ = Recurrent(cell)(x, (h0, c0))
         out_other_h, _ = Recurrent(cell)(x, (h0 + 1.0, c0))
         changed = (out - out_other_h).abs().max() > 1e-6
@@ -293,59 +255,6 @@ def test_h_is_read_only_with_difference_1():
 def assert_close(a, b, tol=1e-6):
     assert a.shape == b.shape
     assert torch.allclose(a, b, rtol=0, atol=tol), (a - b).abs().max()
-
-
-@pytest.mark.parametrize("batch_first", [False, True])
-def test_from_torch_lstm_matches_pytorch(batch_first):
-    torch_lstm = nn.LSTM(m, n, batch_first=batch_first)
-    cell = BasicLSTMCell.from_torch(torch_lstm)
-    x, h0, c0 = data()
-    if batch_first:
-        x = x.transpose(0, 1).contiguous()
-    out_t, (h_t, c_t) = torch_lstm(x, (h0[None], c0[None]))
-    out, (h, c) = Recurrent(cell, batch_first=batch_first)(x, (h0, c0))
-    assert_close(out, out_t)
-    assert_close(h, h_t[0])
-    assert_close(c, c_t[0])
-
-
-def test_from_torch_lstm_cell_and_lstm_without_bias():
-    torch_cell = nn.LSTMCell(m, n)
-    cell = BasicLSTMCell.from_torch(torch_cell)
-    x, h0, c0 = data()
-    state_t, state = (h0, c0), (h0, c0)
-    for x_t in x:
-        state_t = torch_cell(x_t, state_t)
-        out, state = cell(x_t, state)
-        assert_close(out, state_t[0])
-    assert_close(state[1], state_t[1])
-    no_bias = BasicLSTMCell.from_torch(nn.LSTM(m, n, bias=False))
-    assert torch.equal(no_bias.b.detach(), torch.zeros(4 * n))
-
-
-@pytest.mark.parametrize("kind", ["LSTM", "LSTMCell"])
-def test_to_torch_matches_the_cell(kind):
-    cell = randomized(BasicLSTMCell(m, n))
-    module = cell.to_torch(kind)
-    assert isinstance(module, getattr(nn, kind))
-    assert all(p.dtype == torch.float64 for p in module.parameters())
-    x, h0, c0 = data()
-    out, (h, c) = Recurrent(cell)(x, (h0, c0))
-    if kind == "LSTM":
-        out_t, (h_t, c_t) = module(x, (h0[None], c0[None]))
-        h_t, c_t = h_t[0], c_t[0]
-    else:
-        state, outs = (h0, c0), []
-        for x_t in x:
-            state = module(x_t, state)
-            outs.append(state[0])
-        out_t, (h_t, c_t) = torch.stack(outs), state
-    assert_close(out, out_t)
-    assert_close(h, h_t)
-    assert_close(c, c_t)
-    again = BasicLSTMCell.from_torch(module)         # and back
-    assert_close(again.b, cell.b, 1e-15)
-    assert_close(again.W, cell.W, 0)
 
 
 def test_parameter_gradients_match_pytorch():
@@ -361,24 +270,16 @@ def test_parameter_gradients_match_pytorch():
     assert_close(cell.b.grad, torch_lstm.bias_ih_l0.grad, 1e-12)
 
 
-@pytest.mark.parametrize("keywords", [{"proj_size": 2}, {"num_layers": 2},
-                                      {"bidirectional": True}])
-def test_from_torch_refuses_what_one_cell_cannot_be(keywords):
-    with pytest.raises(ValueError, match="1-layer, unidirectional"):
-        BasicLSTMCell.from_torch(nn.LSTM(m, n, **keywords))
-
-
-def test_torch_conversion_errors():
-    with pytest.raises(TypeError, match="nn.LSTM or nn.LSTMCell"):
-        BasicLSTMCell.from_torch(nn.GRU(m, n))
-    with pytest.raises(ValueError, match="'LSTM' or 'LSTMCell'"):
-        BasicLSTMCell(m, n).to_torch("GRU")
+def test_from_torch_refuses_a_projection():
+    with pytest.raises(ValueError, match="1-layer, unidirectional.*"
+                                         "proj_size=2"):
+        BasicLSTMCell.from_torch(nn.LSTM(m, n, proj_size=2))
 
 
 # -- the LSTM with peepholes --------------------------------------------------
 @pytest.mark.parametrize("kind", PEEPHOLES)
 def test_peephole_lstm_equals_its_equations(kind):
-    cell = randomized(PeepholeLSTMCell(m, n, peephole=kind))
+    cell = randomize_(PeepholeLSTMCell(m, n, peephole=kind))
     W_i, W_f, W_c, W_o = blocks(cell.W)
     U_i, U_f, U_c, U_o = blocks(cell.U)
     b_i, b_f, b_c, b_o = blocks(cell.b)
@@ -404,7 +305,7 @@ def test_peephole_lstm_equals_its_equations(kind):
 
 @pytest.mark.parametrize("kind", PEEPHOLES)
 def test_zero_peepholes_give_the_basic_lstm(kind):
-    basic = randomized(BasicLSTMCell(m, n))
+    basic = randomize_(BasicLSTMCell(m, n))
     peephole = PeepholeLSTMCell(m, n, peephole=kind)   # P = P_o = 0
     missing, unexpected = peephole.load_state_dict(basic.state_dict(),
                                                    strict=False)
@@ -418,7 +319,7 @@ def test_zero_peepholes_give_the_basic_lstm(kind):
 
 
 def test_full_peepholes_with_diagonal_matrices_equal_diagonal_ones():
-    diagonal = randomized(PeepholeLSTMCell(m, n, peephole="diagonal"))
+    diagonal = randomize_(PeepholeLSTMCell(m, n, peephole="diagonal"))
     full = PeepholeLSTMCell(m, n, peephole="full")
     with torch.no_grad():
         for name in ("W", "U", "b"):
@@ -448,26 +349,6 @@ def test_read_gate_peeks_at_the_new_memory_cell():
     assert (h - sig(c0) * phi(c)).abs().max() > 1e-2
 
 
-# -- gradients ----------------------------------------------------------------
-@pytest.mark.parametrize("name", list(all_cells()))
-def test_gradcheck(name):
-    cell = randomized(all_cells()[name])
-    names = [k for k, _ in cell.named_parameters()]
-    params = tuple(p.detach().clone().requires_grad_()
-                   for p in cell.parameters())
-    x, h0, c0 = (t.requires_grad_() for t in data(T=3, B=1))
-    two = len(cell.state_names) == 2
-
-    def unrolled(x, h0, c0, *params):
-        state = (h0, c0) if two else c0
-        out, final = functional_call(Recurrent(cell),
-                                     {f"cell.{k}": p for k, p in
-                                      zip(names, params)}, (x, state))
-        return (out,) + (tuple(final) if two else (final,))
-
-    assert torch.autograd.gradcheck(unrolled, (x, h0, c0, *params))
-
-
 def test_recurrent_initializer_reaches_the_stacked_weights():
     cell = PeepholeLSTMCell(m, n)
     initialize_recurrent_(cell, orthogonal_)
@@ -488,22 +369,7 @@ def test_bad_constructor_arguments():
         BasicLSTMCell(m, n, forget_bias="1")
     with pytest.raises(ValueError, match="forget_bias to be finite"):
         PseudoLSTMCell(m, n, forget_bias=float("inf"))
-    with pytest.raises(ValueError, match="state_size"):
-        BasicLSTMCell(m, 0)
     with pytest.raises(TypeError, match="expected a PseudoLSTMCell"):
         LSTMVariantCell.from_pseudo(BasicLSTMCell(m, n))
     with pytest.raises(TypeError, match="expected a BasicLSTMCell"):
         LSTMVariantCell.from_basic(PseudoLSTMCell(m, n))
-
-
-def test_bad_inputs_and_states():
-    basic, pseudo = BasicLSTMCell(m, n), PseudoLSTMCell(m, n)
-    x, h0, c0 = data(T=1)
-    with pytest.raises(TypeError, match=r"tuple \(h, c\)"):
-        basic(x[0], c0)                             # one tensor, not two
-    with pytest.raises(TypeError, match="a Tensor"):
-        pseudo(x[0], (h0, c0))                      # two, not one
-    with pytest.raises(ValueError, match="state 'c'"):
-        basic(x[0], (h0, c0[:, :2]))
-    with pytest.raises(ValueError, match="input x"):
-        basic(x[0, :, :2], (h0, c0))

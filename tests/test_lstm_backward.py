@@ -4,9 +4,12 @@ import pytest
 import torch
 
 from lstmlib import Recurrent, VanillaRNNCell
+from lstmlib.cells.gru import GRUCell
 from lstmlib.cells.lstm import BasicLSTMCell, LSTMVariantCell
+from lstmlib.cells.registry import REGISTERED_CELLS
 from lstmlib.analysis.lstm_backward import LSTMGradients, lstm_bptt, lstm_states
 from lstmlib.analysis.sensitivity import step_jacobians
+from tests.random_weights import randomize_
 
 
 pytestmark = pytest.mark.usefixtures("float64_and_seeded")
@@ -157,19 +160,11 @@ def test_bad_input():
 
 # -- the Jacobians of a trajectory in one call --------------------------------
 def every_cell(m, n):
-    from lstmlib import AdditiveCell
-    from lstmlib.cells.gru import GRUCell
-    from lstmlib.cells.lstm import PeepholeLSTMCell, PseudoLSTMCell
-    from lstmlib.cells.prototype import (NormalizedPrototypeLSTMCell,
-                                   PrototypeLSTMCell)
-    peephole = PeepholeLSTMCell(m, n, forget_bias=1.0)
-    with torch.no_grad():
-        peephole.P.uniform_(-0.5, 0.5)
-        peephole.P_o.uniform_(-0.5, 0.5)
-    return [VanillaRNNCell(m, n), AdditiveCell(m, n), GRUCell(m, n),
-            GRUCell(m, n, reset="after"), BasicLSTMCell(m, n),
-            PseudoLSTMCell(m, n), PrototypeLSTMCell(m, n),
-            NormalizedPrototypeLSTMCell(m, n), peephole]
+    """Every registered cell and the GRU with the reset after W, with
+    random weights (peepholes and biases too, so no term is zero)."""
+    cells = [cell.build(m, n) for cell in REGISTERED_CELLS]
+    cells.append(GRUCell(m, n, reset="after"))
+    return [randomize_(cell) for cell in cells]
 
 
 def test_trajectory_jacobians_equal_step_jacobians():

@@ -5,18 +5,15 @@ import torch
 from lstmlib.cells.prototype import NormalizedPrototypeLSTMCell, PrototypeLSTMCell
 from lstmlib.analysis.selectivity import (GateValues, gate_jacobians, prototype_gates,
                                  prototype_update)
+from tests.random_weights import randomize_
 
 
 pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
 
-def randomized(m=3, n=5, scale=0.7):
+def randomized(m=3, n=5):
     """A prototype with nonzero values everywhere, biases included."""
-    cell = PrototypeLSTMCell(m, n)
-    with torch.no_grad():
-        for p in cell.parameters():
-            p.normal_(0.0, scale)
-    return cell
+    return randomize_(PrototypeLSTMCell(m, n), scale=0.7)
 
 
 def test_gates_by_blocks_and_update_equal_the_cells_step():

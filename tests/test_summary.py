@@ -1,9 +1,14 @@
-"""Tests for lstmlib.display.summary: the registry of the book's cells."""
+"""Tests for lstmlib.display.summary: the table of the book's cells, a row
+or two for every cell of the derivation in lstmlib.cells.registry."""
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 
 from lstmlib import Recurrent
 from lstmlib.cells.lstm import LSTM_VARIANTS, BasicLSTMCell, PseudoLSTMCell
+from lstmlib.cells.registry import REGISTERED_CELLS, registered_cell
 from lstmlib.analysis.sensitivity import step_jacobians
 from lstmlib.display.summary import (BOUND_LIMITS, BOUND_MEASURES, CELLS,
                              CellSummary, Equation, StateBound,
@@ -11,6 +16,8 @@ from lstmlib.display.summary import (BOUND_LIMITS, BOUND_MEASURES, CELLS,
                              longest_lag_solved, state_trajectory)
 
 pytestmark = pytest.mark.usefixtures("float64_and_seeded")
+
+ROOT = Path(__file__).resolve().parent.parent
 
 NAMES = [entry.name for entry in CELLS]
 
@@ -22,6 +29,27 @@ def count(module):
 def test_names_are_unique_and_all_ten_cells_are_listed():
     assert len(NAMES) == len(set(NAMES)) == 10
     assert NAMES[0] == "vanilla RNN" and NAMES[-1].startswith("LSTM, diag")
+
+
+def derivation_chapters() -> set:
+    """The chapters of Parts I and II in _toc.yml: the summary tabulates
+    every registered cell that one of them introduces."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return {Path(chapter["file"]).name for part in toc["parts"]
+            if part["caption"].startswith(("Part I:", "Part II:"))
+            for chapter in part["chapters"]}
+
+
+def test_every_cell_of_the_derivation_has_a_row_in_the_registrys_order():
+    rows = [entry.registered for entry in CELLS]
+    chapters = derivation_chapters()
+    assert len(chapters) == 13
+    assert list(dict.fromkeys(rows)) == [
+        c.name for c in REGISTERED_CELLS if c.chapter in chapters]
+    for entry in CELLS:
+        cell = registered_cell(entry.registered)
+        assert entry.cell_class is cell.cell_class, entry.name
+        assert entry.chapter == cell.chapter, entry.name
 
 
 @pytest.mark.parametrize("entry", CELLS, ids=NAMES)
@@ -189,6 +217,8 @@ def test_longest_lag_solved():
 
 def test_lag_names_build_the_same_cells_as_the_long_range_sweeps():
     long_range = pytest.importorskip("lstmlib.experiments.long_range")
+    lag_names = [e.lag_name for e in CELLS if e.lag_name is not None]
+    assert lag_names == list(long_range.LAG_CELLS)     # each swept cell
     for entry in CELLS:
         if entry.lag_name is not None:
             made = long_range.LAG_CELLS[entry.lag_name](2, 3)

@@ -33,7 +33,7 @@ from torch import Tensor
 
 from ..cells.activations import activation_named
 from ..cells.recurrent import Recurrent
-from .._checks import check_positive_int
+from .._checks import check_cell_and_sequence, check_positive_int
 from ..cells.vanilla import VanillaRNNCell
 
 __all__ = [
@@ -97,14 +97,7 @@ def activation_derivative(nonlinearity: str, s: Tensor) -> Tensor:
 
 
 def _check(cell, x, s0, grad_states=None) -> None:
-    if not isinstance(cell, VanillaRNNCell):
-        raise TypeError(f"expected a VanillaRNNCell, got "
-                        f"{type(cell).__name__}")
-    cell.check_input(x, expected_dims=3, layout="(T, B, input_size)")
-    if x.shape[0] == 0:
-        raise ValueError(f"expected a sequence of at least one step, got "
-                         f"shape {tuple(x.shape)}")
-    cell.check_state(s0, batch_size=x.shape[1], like=x)
+    check_cell_and_sequence(cell, VanillaRNNCell, x, s0)
     if grad_states is None:
         return
     expected = (x.shape[0], x.shape[1], cell.state_size)

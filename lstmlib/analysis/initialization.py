@@ -32,6 +32,8 @@ from numbers import Real
 import torch
 from torch import Tensor
 
+from .._checks import check_callable
+
 __all__ = ["initialize_recurrent_", "orthogonal_", "unit_column_normal_",
            "unit_column_normal_std", "unit_column_uniform_",
            "unit_column_uniform_bound", "xavier_uniform_",
@@ -179,9 +181,7 @@ def initialize_recurrent_(cell: torch.nn.Module,
     if not isinstance(cell, torch.nn.Module) or not isinstance(n, int):
         raise TypeError(f"{who}: expected an lstmlib Cell (a Module with a "
                         f"state_size), got {type(cell).__name__}")
-    if not callable(initializer):
-        raise TypeError(f"{who}: expected a callable initializer such as "
-                        f"orthogonal_, got {type(initializer).__name__}")
+    check_callable(who, "initializer", initializer, "orthogonal_")
     found = []
     for name, weight in cell.named_parameters(recurse=False):
         if name != "W" and not name.startswith("W_"):

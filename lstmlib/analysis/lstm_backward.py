@@ -45,9 +45,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torch.nn import functional as F
 
+from ..cells.kernels import lstm_forward
 from ..cells.lstm import BasicLSTMCell
+from .._checks import check_cell_and_sequence
 
 __all__ = ["LSTMGradients", "LSTMStates", "lstm_bptt", "lstm_states"]
 
@@ -107,15 +108,8 @@ class LSTMGradients:
 
 
 def _check(cell, x, state, grad_h=None, grad_final_c=None) -> None:
-    if not isinstance(cell, BasicLSTMCell):
-        raise TypeError(f"expected a BasicLSTMCell, got "
-                        f"{type(cell).__name__}")
-    cell.check_input(x, expected_dims=3, layout="(T, B, input_size)")
-    if x.shape[0] == 0:
-        raise ValueError(f"expected a sequence of at least one step, got "
-                         f"shape {tuple(x.shape)}")
+    check_cell_and_sequence(cell, BasicLSTMCell, x, state)
     B, n = x.shape[1], cell.state_size
-    cell.check_state(state, batch_size=B, like=x)
     for name, grad, shape in (("grad_h", grad_h, (x.shape[0], B, n)),
                               ("grad_final_c", grad_final_c, (B, n))):
         if grad is None:
@@ -130,28 +124,23 @@ def lstm_states(cell: BasicLSTMCell, x: Tensor,
                 state: tuple[Tensor, Tensor]) -> LSTMStates:
     """The forward pass with its gates kept, without recording a graph.
 
+    It is the forward pass of the cell's fast path,
+    :func:`lstmlib.cells.kernels.lstm_forward`, which keeps h_t, c_t and
+    the activated gates of every step for its own backward pass.
+
     Args:
         cell: the basic LSTM (its W, U, b).
         x: inputs ``(T, B, m)``.
         state: the initial ``(h_0, c_0)``, each ``(B, n)``.
     """
     _check(cell, x, state)
-    h, c = (part.detach() for part in state)
-    hs, cs, gates = [h], [c], []
+    h0, c0 = (part.detach() for part in state)
     with torch.no_grad():
-        ux = cell.project_input(x)                  # U x_t + b: (T, B, 4n)
-        for ux_t in ux:
-            a = F.linear(h, cell.W) + ux_t          # a_t: (B, 4n)
-            a_i, a_f, a_c, a_o = a.chunk(4, dim=-1)
-            i, f = torch.sigmoid(a_i), torch.sigmoid(a_f)
-            c_tilde, o = torch.tanh(a_c), torch.sigmoid(a_o)
-            c = f * c + i * c_tilde
-            h = o * torch.tanh(c)
-            hs.append(h)
-            cs.append(c)
-            gates.append((i, f, c_tilde, o))
-    i, f, c_tilde, o = (torch.stack(g) for g in zip(*gates))
-    return LSTMStates(torch.stack(hs), torch.stack(cs), i, f, c_tilde, o)
+        h, c, gates, _ = lstm_forward(x, h0, c0, cell.W, cell.U, cell.b,
+                                      keep=True)   # h_1..h_T, c_1..c_T
+    i, f, c_tilde, o = gates.chunk(4, dim=-1)       # each (T, B, n)
+    return LSTMStates(torch.cat([h0[None], h]), torch.cat([c0[None], c]),
+                      i, f, c_tilde, o)
 
 
 def lstm_bptt(cell: BasicLSTMCell, x: Tensor,

@@ -30,7 +30,7 @@ from torch import Tensor
 from torch.func import jacrev, jvp
 
 from ..cells.activations import ACTIVATIONS, activation_named
-from ..cells.recurrent import Cell, State
+from ..cells.recurrent import Cell, State, unroll
 from ..cells.vanilla import VanillaRNNCell
 
 __all__ = [
@@ -94,18 +94,15 @@ def step_jacobians(cell: Cell, x: Tensor, state: State | None = None
     if state is None:
         state = cell.initial_state(1, device=x.device, dtype=x.dtype)
     cell.check_state(state, batch_size=1, like=x)
-    s = state_vector(state).detach()
+    states = _trajectory(cell, x, state_vector(state).detach())
 
     def next_state(vector, x_t):
         _, new = cell(x_t[None], state_from_vector(cell, vector))
         return state_vector(new)
 
-    jacobians, states = [], [s]
-    for x_t in x:
-        jacobians.append(jacrev(next_state)(s, x_t))     # (N, N)
-        s = next_state(s, x_t).detach()
-        states.append(s)
-    return torch.stack(jacobians), torch.stack(states)
+    jacobians = [jacrev(next_state)(s, x_t)           # J_t at s_{t-1}: (N, N)
+                 for s, x_t in zip(states[:-1], x)]
+    return torch.stack(jacobians), states
 
 
 def jacobian_norms(cell: Cell, x: Tensor, state: State | None = None, *,
@@ -195,13 +192,12 @@ def _check_start(start, T: int) -> None:
 
 
 def _trajectory(cell: Cell, x: Tensor, s: Tensor) -> Tensor:
-    """States ``s_0 ... s_T`` as ``(T + 1, N)`` vectors, from vector s."""
-    states = [s]
+    """States ``s_0 ... s_T`` as ``(T + 1, N)`` vectors, from vector s,
+    without a graph; x is one sequence ``(T, m)``."""
     with torch.no_grad():
-        for x_t in x:
-            _, new = cell(x_t[None], state_from_vector(cell, states[-1]))
-            states.append(state_vector(new))
-    return torch.stack(states)
+        _, _, states = unroll(cell, x, state_from_vector(cell, s),
+                              keep_states=True)         # (T, 1, n) each
+    return torch.cat([s[None], _state_rows(states)[:, 0]])
 
 
 def vanilla_preactivations(cell: Cell, x: Tensor, states: Tensor
@@ -337,12 +333,9 @@ def directional_derivative_norms(cell: Cell, x: Tensor, direction: Tensor,
     x, base = _from_start(cell, x, direction, state, start)
 
     def unrolled(s):                            # s_t ↦ (s_{t+1} ... s_T)
-        states = []
-        for x_t in x:
-            _, new = cell(x_t[None], state_from_vector(cell, s))
-            s = state_vector(new)
-            states.append(s)
-        return torch.stack(states)
+        _, _, states = unroll(cell, x, state_from_vector(cell, s),
+                              keep_states=True)
+        return _state_rows(states)[:, 0]        # (T - t, N)
 
     _, pushed = jvp(unrolled, (base[0],), (direction.detach(),))
     return torch.linalg.vector_norm(pushed, dim=1)
@@ -390,18 +383,14 @@ def trajectory_jacobians(cell: Cell, x: Tensor, state: State | None = None
         return _state_rows(new).sum(0)
 
     with torch.no_grad():
-        states, s = [state_vector(state)], state
-        for x_t in x:                          # the trajectory, as usual
-            _, s = cell(x_t[None], s)
-            states.append(state_vector(s))
-        states = torch.stack(states)           # (T + 1, N)
+        states = _trajectory(cell, x, state_vector(state))   # (T + 1, N)
         jacobians = torch.func.jacrev(summed_step)(states[:-1])
     return jacobians.permute(1, 0, 2).detach(), states   # (T, N, N)
 
 
 def _state_rows(state: State) -> Tensor:
-    """A batch of states as rows: ``(B, n)`` or a tuple of such Tensors
-    becomes ``(B, n * len(state_names))`` (the batched
+    """A batch of states as rows: ``(..., B, n)`` or a tuple of such
+    Tensors becomes ``(..., B, n * len(state_names))`` (the batched
     :func:`state_vector`)."""
     parts = (state,) if isinstance(state, Tensor) else tuple(state)
     return torch.cat(parts, dim=-1)

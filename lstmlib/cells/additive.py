@@ -9,17 +9,15 @@ from __future__ import annotations
 
 from typing import Tuple
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn import functional as F
 
-from .recurrent import Cell
-from .activations import activation_named
+from .vanilla import SingleLayerCell
 
 __all__ = ["AdditiveCell"]
 
 
-class AdditiveCell(Cell):
+class AdditiveCell(SingleLayerCell):
     r"""A cell that adds a write to its state at every step.
 
     .. math::
@@ -40,26 +38,33 @@ class AdditiveCell(Cell):
             parameter): the write reads only the input.
 
     Parameters: ``W`` ``(n, n)`` (absent without recurrent_write), ``U``
-    ``(n, m)``, ``b`` ``(n,)``, initialized from U(-1/√n, 1/√n).
+    ``(n, m)``, ``b`` ``(n,)``, initialized from U(-1/√n, 1/√n): the
+    vanilla cell's layer (:class:`~lstmlib.cells.vanilla.SingleLayerCell`).
 
     Inputs: ``x`` ``(B, m)``, ``s`` ``(B, n)``.
     Outputs: ``(s_t, s_t)``, each ``(B, n)``.
+
+    Example: with φ = tanh every write lies in [-1, 1]^n, so after T = 7
+    steps from the zero state no unit has moved by more than 7.
+
+    >>> import torch
+    >>> from lstmlib import AdditiveCell, Recurrent
+    >>> cell = AdditiveCell(input_size=3, state_size=5)
+    >>> [name for name, _ in cell.named_parameters()]
+    ['W', 'U', 'b']
+    >>> outputs, s_T = Recurrent(cell)(torch.randn(7, 2, 3))   # (T, B, m)
+    >>> outputs.shape, bool((s_T.abs() <= 7).all())
+    (torch.Size([7, 2, 5]), True)
+    >>> no_W = AdditiveCell(3, 5, recurrent_write=False)
+    >>> [name for name, _ in no_W.named_parameters()]
+    ['U', 'b']
     """
 
     def __init__(self, input_size: int, state_size: int, *,
                  nonlinearity: str = "tanh", recurrent_write: bool = True):
-        super().__init__(input_size, state_size)
-        self.phi = activation_named("AdditiveCell", nonlinearity).function
-        self.nonlinearity = nonlinearity
+        super().__init__(input_size, state_size, nonlinearity,
+                         recurrent=bool(recurrent_write))
         self.recurrent_write = bool(recurrent_write)
-        if self.recurrent_write:
-            self.W = nn.Parameter(torch.empty(state_size, state_size))
-        self.U = nn.Parameter(torch.empty(state_size, input_size))
-        self.b = nn.Parameter(torch.empty(state_size))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        self.uniform_parameters_()
 
     def project_input(self, x: Tensor) -> Tensor:
         return F.linear(x, self.U, self.b)       # U x_t + b: (..., n)
@@ -72,5 +77,5 @@ class AdditiveCell(Cell):
         return s, s
 
     def extra_repr(self) -> str:
-        return (super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"
-                f", recurrent_write={self.recurrent_write}")
+        return (super().extra_repr()
+                + f", recurrent_write={self.recurrent_write}")

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .kernels import gru_sequence
-from .recurrent import Cell
+from .prototype import GatedCell
 from .torch_interop import new_torch_module, torch_weights
 from .._checks import check_finite_real
 
@@ -28,7 +28,7 @@ __all__ = ["RESET_PLACEMENTS", "GRUCell"]
 RESET_PLACEMENTS = ("before", "after")
 
 
-class GRUCell(Cell):
+class GRUCell(GatedCell):
     r"""The gated recurrent unit, with the reset gate before or after W.
 
     .. math::
@@ -78,38 +78,44 @@ class GRUCell(Cell):
 
     Inputs: ``x`` ``(B, m)``, ``s`` ``(B, n)``.
     Outputs: ``(s_t, s_t)``, each ``(B, n)``: the output is the new state.
+
+    Example: the two placements share their parameters but for ``b_W``;
+    from the zero state every unit stays within [-1, 1], a weighted
+    average of the old state and a candidate in (-1, 1).
+
+    >>> import torch
+    >>> from lstmlib import GRUCell, Recurrent
+    >>> before = GRUCell(input_size=3, state_size=5)
+    >>> after = GRUCell(input_size=3, state_size=5, reset="after")
+    >>> before.b_W is None, after.b_W.shape
+    (True, torch.Size([5]))
+    >>> outputs, s_T = Recurrent(before)(torch.randn(7, 2, 3))  # (T, B, m)
+    >>> outputs.shape, s_T.shape
+    (torch.Size([7, 2, 5]), torch.Size([2, 5]))
+    >>> bool((outputs.abs() <= 1).all())
+    True
     """
 
     gate_names = ("r", "z", "s_tilde")
 
     def __init__(self, input_size: int, state_size: int, *,
                  reset: str = "before", update_bias: float = 1.0):
-        super().__init__(input_size, state_size)
+        super().__init__(input_size, state_size, W_gates=2, W=1)
         if reset not in RESET_PLACEMENTS:
             raise ValueError(f"GRUCell: expected reset to be one of "
                              f"{list(RESET_PLACEMENTS)}, got {reset!r}")
         self.reset = reset
         self.update_bias = check_finite_real("GRUCell", "update_bias",
                                              update_bias)
-        n, m = state_size, input_size
-        self.W_gates = nn.Parameter(torch.empty(2 * n, n))
-        self.W = nn.Parameter(torch.empty(n, n))
-        self.U = nn.Parameter(torch.empty(3 * n, m))
-        self.b = nn.Parameter(torch.empty(3 * n))
         if reset == "after":
-            self.b_W = nn.Parameter(torch.empty(n))
+            self.b_W = nn.Parameter(torch.empty(state_size))
         else:
             self.register_parameter("b_W", None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        n = self.state_size
-        self.uniform_parameters_(exclude=("b", "b_W"))
-        with torch.no_grad():
-            self.b.zero_()
-            self.b[n:2 * n].fill_(self.update_bias)       # b_z
-            if self.b_W is not None:
-                self.b_W.zero_()
+        # b_z = update_bias; b and b_W otherwise 0
+        self.reset_gated_parameters(self.update_bias, biases=("b", "b_W"))
 
     def project_input(self, x: Tensor) -> Tensor:
         return F.linear(x, self.U, self.b)  # U x_t + b: (..., 3n)

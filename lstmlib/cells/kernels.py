@@ -57,7 +57,7 @@ from .activations import ACTIVATIONS
 
 __all__ = ["FusedGRU", "FusedLSTM", "FusedVanillaRNN", "lstm_sequence",
            "gru_sequence", "vanilla_sequence", "plain_tensors",
-           "project_inputs"]
+           "project_inputs", "lstm_forward"]
 
 
 def project_inputs(x: Tensor, U: Tensor, b: Tensor) -> Tensor:
@@ -92,7 +92,7 @@ def _input_grads(ctx, delta: Tensor, x: Tensor, U: Tensor, x_index: int,
 
 
 # -- the basic LSTM -----------------------------------------------------------
-def _lstm_forward(x, h0, c0, W, U, b, keep: bool):
+def lstm_forward(x, h0, c0, W, U, b, *, keep: bool):
     """The forward pass of :class:`~lstmlib.cells.lstm.BasicLSTMCell`:
     a_t = W h_{t-1} + U x_t + b; i, f, o = σ(a_i, a_f, a_o), c̃ = φ(a_c̃);
     c_t = f ⊙ c_{t-1} + i ⊙ c̃; h_t = o ⊙ φ(c_t).
@@ -100,7 +100,11 @@ def _lstm_forward(x, h0, c0, W, U, b, keep: bool):
     Returns ``(H, C, gates, squashed)``: h_1..h_T and c_1..c_T
     ``(T, B, n)``, the activated gates i | f | c̃ | o ``(T, B, 4n)`` and
     φ(c_t) ``(T, B, n)``. With ``keep=False`` (inference) C and φ(c)
-    are one step deep, since nothing reads them later."""
+    are one step deep, since nothing reads them later. It writes into
+    its buffers in place and records no graph of its own: call it under
+    ``torch.no_grad()`` or through :class:`FusedLSTM`. With
+    ``keep=True`` it is also the forward pass that
+    :func:`lstmlib.analysis.lstm_backward.lstm_states` keeps."""
     T, B, _ = x.shape
     n = h0.shape[1]
     gates = project_inputs(x, U, b)                   # U x_t + b, then a_t, then
@@ -145,7 +149,7 @@ class FusedLSTM(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, h0, c0, W, U, b):
-        H, C, gates, squashed = _lstm_forward(x, h0, c0, W, U, b, True)
+        H, C, gates, squashed = lstm_forward(x, h0, c0, W, U, b, keep=True)
         ctx.save_for_backward(x, h0, c0, W, U, H, C, gates, squashed)
         return H, H[-1].clone(), C[-1].clone()
 
@@ -373,7 +377,7 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, W: Tensor, U: Tensor,
         H, h, c = FusedLSTM.apply(x, h0, c0, W, U, b)
         return H, (h, c)
     with torch.no_grad():
-        H, C, _, _ = _lstm_forward(x, h0, c0, W, U, b, keep=False)
+        H, C, _, _ = lstm_forward(x, h0, c0, W, U, b, keep=False)
     return H, (H[-1].clone(), C[-1])
 
 

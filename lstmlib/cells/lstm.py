@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .kernels import lstm_sequence
-from .recurrent import Cell
+from .prototype import GatedCell
 from .torch_interop import new_torch_module, torch_weights
 from .._checks import check_finite_real
 
@@ -56,33 +56,33 @@ def _check_flag(owner: str, name: str, value) -> bool:
     return value
 
 
-class _LSTMFamilyCell(Cell):
+class _LSTMFamilyCell(GatedCell):
     """What the cells here share: a fused input map U x_t + b with 4n rows,
     weights drawn from U(-1/√n, 1/√n), and biases 0 except the forget
     gate's (rows n to 2n in every layout here), which starts at
     ``forget_bias``."""
 
     def __init__(self, input_size: int, state_size: int,
-                 forget_bias: float, **recurrent_shapes):
-        super().__init__(input_size, state_size)
+                 forget_bias: float, **recurrent_blocks: int):
+        super().__init__(input_size, state_size, **recurrent_blocks)
         self.forget_bias = check_finite_real(type(self).__name__,
                                              "forget_bias", forget_bias)
-        for name, shape in recurrent_shapes.items():     # W, W_gates
-            setattr(self, name, nn.Parameter(torch.empty(shape)))
-        self.U = nn.Parameter(torch.empty(4 * state_size, input_size))
-        self.b = nn.Parameter(torch.empty(4 * state_size))
 
     def reset_parameters(self) -> None:
         """Weights from U(-1/√n, 1/√n) (PyTorch's default); b = 0 except
         the forget gate's block, b_f = ``forget_bias``."""
-        n = self.state_size
-        self.uniform_parameters_(exclude=("b",))
-        with torch.no_grad():
-            self.b.zero_()
-            self.b[n:2 * n] = self.forget_bias
+        self.reset_gated_parameters(self.forget_bias)
 
     def project_input(self, x: Tensor) -> Tensor:
         return F.linear(x, self.U, self.b)  # U x_t + b: (..., 4n)
+
+    def new_like(self, kind: type, **keywords) -> _LSTMFamilyCell:
+        """A new ``kind`` cell with this cell's sizes, forget bias, device
+        and dtype, its parameters freshly drawn; ``keywords`` are kind's
+        other arguments."""
+        cell = kind(self.input_size, self.state_size,
+                    forget_bias=self.forget_bias, **keywords)
+        return cell.to(device=self.W.device, dtype=self.W.dtype)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", forget_bias={self.forget_bias}"
@@ -121,15 +121,25 @@ class PseudoLSTMCell(_LSTMFamilyCell):
 
     Inputs: ``x`` ``(B, m)``, ``s`` ``(B, n)``.
     Outputs: ``(φ(s_t), s_t)``, each ``(B, n)``.
+
+    Example: the output is φ of the state; the state is not squashed.
+
+    >>> import torch
+    >>> from lstmlib import PseudoLSTMCell, Recurrent
+    >>> cell = PseudoLSTMCell(input_size=3, state_size=5)
+    >>> o_t, s_t = cell(torch.randn(2, 3), cell.initial_state(2))  # B = 2
+    >>> o_t.shape, torch.equal(o_t, torch.tanh(s_t))
+    (torch.Size([2, 5]), True)
+    >>> outputs, s_T = Recurrent(cell)(torch.randn(7, 2, 3))   # (T, B, m)
+    >>> outputs.shape, torch.equal(outputs[-1], torch.tanh(s_T))
+    (torch.Size([7, 2, 5]), True)
     """
 
     gate_names = ("i", "f", "o", "s_tilde")
 
     def __init__(self, input_size: int, state_size: int, *,
                  forget_bias: float = 1.0):
-        n = state_size
-        super().__init__(input_size, n, forget_bias, W_gates=(3 * n, n),
-                         W=(n, n))
+        super().__init__(input_size, state_size, forget_bias, W_gates=3, W=1)
         self.reset_parameters()
 
     def step(self, x_proj: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
@@ -216,6 +226,27 @@ class LSTMVariantCell(_LSTMFamilyCell):
 
     Inputs: ``x`` ``(B, m)``, state ``(h, c)``, each ``(B, n)``.
     Outputs: ``(output_t, (h_t, c_t))``, each ``(B, n)``.
+
+    Example: the post's architecture 4, one step from the zero state; and
+    architecture 1, which computes what the pseudo LSTM computes.
+
+    >>> import torch
+    >>> from lstmlib import (LSTM_VARIANTS, LSTMVariantCell, PseudoLSTMCell,
+    ...                      Recurrent)
+    >>> cell = LSTMVariantCell(input_size=3, state_size=5, **LSTM_VARIANTS[4])
+    >>> cell.differences
+    (1, 3)
+    >>> output, (h, c) = cell(torch.randn(2, 3), cell.initial_state(2))
+    >>> output.shape, h.shape, c.shape
+    (torch.Size([2, 5]), torch.Size([2, 5]), torch.Size([2, 5]))
+    >>> torch.equal(output, h)                        # diff 3: output h_t
+    True
+    >>> pseudo = PseudoLSTMCell(3, 5)
+    >>> variant = LSTMVariantCell.from_pseudo(pseudo)   # no differences
+    >>> x = torch.randn(7, 2, 3)                        # (T, B, m)
+    >>> torch.allclose(Recurrent(variant)(x)[0], Recurrent(pseudo)(x)[0],
+    ...                atol=1e-6)
+    True
     """
 
     gate_names = ("i", "f", "c_tilde", "o")
@@ -225,8 +256,7 @@ class LSTMVariantCell(_LSTMFamilyCell):
     def __init__(self, input_size: int, state_size: int, *,
                  diff1: bool = False, diff2: bool = False,
                  diff3: bool = False, forget_bias: float = 1.0):
-        n = state_size
-        super().__init__(input_size, n, forget_bias, W=(4 * n, n))
+        super().__init__(input_size, state_size, forget_bias, W=4)
         owner = type(self).__name__
         self.diff1 = _check_flag(owner, "diff1", diff1)
         self.diff2 = _check_flag(owner, "diff2", diff2)
@@ -269,9 +299,7 @@ class LSTMVariantCell(_LSTMFamilyCell):
         if not isinstance(cell, PseudoLSTMCell):
             raise TypeError(f"LSTMVariantCell.from_pseudo: expected a "
                             f"PseudoLSTMCell, got {type(cell).__name__}")
-        variant = cls(cell.input_size, cell.state_size, diff1=diff1,
-                      diff2=diff2, diff3=diff3, forget_bias=cell.forget_bias)
-        variant.to(device=cell.W.device, dtype=cell.W.dtype)
+        variant = cell.new_like(cls, diff1=diff1, diff2=diff2, diff3=diff3)
         n = cell.state_size
         W_i, W_f, W_o = cell.W_gates.detach().split(n)
         U, b = cell.U.detach().split(n), cell.b.detach().split(n)
@@ -287,9 +315,7 @@ class LSTMVariantCell(_LSTMFamilyCell):
         reordered to its layout; it computes the same outputs as this cell
         only when no difference is included."""
         n = self.state_size
-        pseudo = PseudoLSTMCell(self.input_size, n,
-                                forget_bias=self.forget_bias)
-        pseudo.to(device=self.W.device, dtype=self.W.dtype)
+        pseudo = self.new_like(PseudoLSTMCell)
         W_i, W_f, W_c, W_o = self.W.detach().split(n)
         U, b = self.U.detach().split(n), self.b.detach().split(n)
         order = [0, 1, 3, 2]                    # blocks i|f|c̃|o as i|f|o|s̃
@@ -310,9 +336,7 @@ class LSTMVariantCell(_LSTMFamilyCell):
         if not isinstance(cell, BasicLSTMCell):
             raise TypeError(f"LSTMVariantCell.from_basic: expected a "
                             f"BasicLSTMCell, got {type(cell).__name__}")
-        variant = cls(cell.input_size, cell.state_size, diff1=diff1,
-                      diff2=diff2, diff3=diff3, forget_bias=cell.forget_bias)
-        variant.to(device=cell.W.device, dtype=cell.W.dtype)
+        variant = cell.new_like(cls, diff1=diff1, diff2=diff2, diff3=diff3)
         variant.load_state_dict(cell.state_dict())
         return variant
 
@@ -320,9 +344,7 @@ class LSTMVariantCell(_LSTMFamilyCell):
         """A :class:`BasicLSTMCell` with this cell's parameters (copied);
         it computes the same function only when all three differences are
         included."""
-        basic = BasicLSTMCell(self.input_size, self.state_size,
-                              forget_bias=self.forget_bias)
-        basic.to(device=self.W.device, dtype=self.W.dtype)
+        basic = self.new_like(BasicLSTMCell)
         basic.load_state_dict(self.state_dict())
         return basic
 
@@ -361,6 +383,20 @@ class BasicLSTMCell(_LSTMFamilyCell):
 
     Inputs: ``x`` ``(B, m)``, state ``(h, c)``, each ``(B, n)``.
     Outputs: ``(h_t, (h_t, c_t))``, each ``(B, n)``.
+
+    Example: a cell converted from PyTorch's ``nn.LSTM`` computes its
+    function.
+
+    >>> import torch
+    >>> from lstmlib import BasicLSTMCell, Recurrent
+    >>> lstm = torch.nn.LSTM(input_size=3, hidden_size=5)
+    >>> cell = BasicLSTMCell.from_torch(lstm)
+    >>> x = torch.randn(7, 2, 3)                            # (T, B, m)
+    >>> outputs, (h_T, c_T) = Recurrent(cell)(x)
+    >>> outputs.shape, h_T.shape, c_T.shape
+    (torch.Size([7, 2, 5]), torch.Size([2, 5]), torch.Size([2, 5]))
+    >>> torch.allclose(outputs, lstm(x)[0], atol=1e-6)
+    True
     """
 
     gate_names = ("i", "f", "c_tilde", "o")
@@ -369,8 +405,7 @@ class BasicLSTMCell(_LSTMFamilyCell):
 
     def __init__(self, input_size: int, state_size: int, *,
                  forget_bias: float = 1.0):
-        n = state_size
-        super().__init__(input_size, n, forget_bias, W=(4 * n, n))
+        super().__init__(input_size, state_size, forget_bias, W=4)
         self.reset_parameters()
 
     def step(self, x_proj: Tensor, state: tuple[Tensor, Tensor]
@@ -400,11 +435,7 @@ class BasicLSTMCell(_LSTMFamilyCell):
         w = torch_weights("BasicLSTMCell.from_torch", module, nn.LSTM,
                           nn.LSTMCell)
         cell = cls(module.input_size, module.hidden_size)
-        cell.to(device=w.weight_ih.device, dtype=w.weight_ih.dtype)
-        with torch.no_grad():
-            cell.W.copy_(w.weight_hh)
-            cell.U.copy_(w.weight_ih)
-            cell.b.copy_(w.summed_bias())       # only the sum matters
+        w.copy_into(cell)                   # b: the sum of the two biases
         return cell
 
     def to_torch(self, kind: str = "LSTM") -> nn.LSTM | nn.LSTMCell:
@@ -414,11 +445,7 @@ class BasicLSTMCell(_LSTMFamilyCell):
         module, w = new_torch_module("BasicLSTMCell.to_torch", kind, nn.LSTM,
                                      nn.LSTMCell, self.W, self.input_size,
                                      self.state_size)
-        with torch.no_grad():
-            w.weight_hh.copy_(self.W)
-            w.weight_ih.copy_(self.U)
-            w.bias_ih.copy_(self.b)
-            w.bias_hh.zero_()
+        w.copy_from(self)                   # b to bias_ih, bias_hh = 0
         return module
 
 
@@ -467,6 +494,25 @@ class PeepholeLSTMCell(_LSTMFamilyCell):
 
     Inputs: ``x`` ``(B, m)``, state ``(h, c)``, each ``(B, n)``.
     Outputs: ``(h_t, (h_t, c_t))``, each ``(B, n)``.
+
+    Example: diagonal peepholes; given a basic LSTM's W, U and b, a new
+    cell computes that LSTM.
+
+    >>> import torch
+    >>> from lstmlib import BasicLSTMCell, PeepholeLSTMCell, Recurrent
+    >>> cell = PeepholeLSTMCell(input_size=3, state_size=5,
+    ...                         peephole="diagonal")
+    >>> cell.P.shape, cell.P_o.shape
+    (torch.Size([10]), torch.Size([5]))
+    >>> basic = BasicLSTMCell(3, 5)
+    >>> cell.load_state_dict(basic.state_dict(), strict=False).missing_keys
+    ['P', 'P_o']
+    >>> x = torch.randn(7, 2, 3)                            # (T, B, m)
+    >>> outputs, (h_T, c_T) = Recurrent(cell)(x)
+    >>> outputs.shape, h_T.shape, c_T.shape
+    (torch.Size([7, 2, 5]), torch.Size([2, 5]), torch.Size([2, 5]))
+    >>> torch.allclose(outputs, Recurrent(basic)(x)[0], atol=1e-6)
+    True
     """
 
     gate_names = ("i", "f", "c_tilde", "o")
@@ -478,8 +524,8 @@ class PeepholeLSTMCell(_LSTMFamilyCell):
         if peephole not in PEEPHOLES:
             raise ValueError(f"PeepholeLSTMCell: expected peephole to be one "
                              f"of {list(PEEPHOLES)}, got {peephole!r}")
+        super().__init__(input_size, state_size, forget_bias, W=4)
         n = state_size
-        super().__init__(input_size, n, forget_bias, W=(4 * n, n))
         self.peephole = peephole
         full = peephole == "full"
         self.P = nn.Parameter(torch.empty((2 * n, n) if full else (2 * n,)))

@@ -7,6 +7,10 @@ gate how much of the old state is kept. No bound on its state holds
 independently of t (only ‖s_t‖∞ < ‖s_0‖∞ + t), which is why it can drift;
 the normalized prototype divides the state by √(var(s_t) + 1) at every
 step, a soft bound on the spread of its units.
+
+:class:`GatedCell` holds what the prototype shares with the GRU and the
+LSTMs built from it: the fused input map and how the gates' parameters
+start.
 """
 from __future__ import annotations
 
@@ -18,10 +22,47 @@ from torch.nn import functional as F
 from .recurrent import Cell
 from .._checks import check_finite_real
 
-__all__ = ["NormalizedPrototypeLSTMCell", "PrototypeLSTMCell"]
+__all__ = ["GatedCell", "NormalizedPrototypeLSTMCell", "PrototypeLSTMCell"]
 
 
-class PrototypeLSTMCell(Cell):
+class GatedCell(Cell):
+    r"""What the gated cells share: the prototype, the GRU and the LSTMs.
+
+    Their input enters through one fused affine map ``U x_t + b``: ``U``
+    ``(k n, m)`` and ``b`` ``(k n,)`` stack one n-row block per entry of
+    ``gate_names`` (the gates and the candidate write), k blocks in all.
+    The subclass names its recurrent weights with their number of n-row
+    blocks: ``W_gates=3, W=1`` makes ``W_gates`` ``(3n, n)`` and ``W``
+    ``(n, n)``. The subclass writes :meth:`project_input` and
+    :meth:`step`, the parts a chapter shows.
+    """
+
+    def __init__(self, input_size: int, state_size: int,
+                 **recurrent_blocks: int):
+        super().__init__(input_size, state_size)
+        n, k = state_size, len(self.gate_names)
+        for name, blocks in recurrent_blocks.items():     # W_gates, W
+            setattr(self, name, nn.Parameter(torch.empty(blocks * n, n)))
+        self.U = nn.Parameter(torch.empty(k * n, input_size))
+        self.b = nn.Parameter(torch.empty(k * n))
+
+    def reset_gated_parameters(self, keep_bias: float,
+                               biases: tuple[str, ...] = ("b",)) -> None:
+        """Start as every gated cell starts: the weights from
+        U(-1/√n, 1/√n), PyTorch's default; the ``biases`` at 0, except the
+        second block of ``b`` (rows n to 2n), the bias of the gate that
+        keeps the old state (the forget gate f, the GRU's z): it starts at
+        ``keep_bias``, so that a new cell remembers when it is positive."""
+        n = self.state_size
+        self.uniform_parameters_(exclude=biases)
+        with torch.no_grad():
+            for name, bias in self.named_parameters():
+                if name in biases:
+                    bias.zero_()
+            self.b[n:2 * n].fill_(keep_bias)
+
+
+class PrototypeLSTMCell(GatedCell):
     r"""The prototype LSTM: gated reads, writes and forgets of one state.
 
     .. math::
@@ -56,28 +97,36 @@ class PrototypeLSTMCell(Cell):
 
     Inputs: ``x`` ``(B, m)``, ``s`` ``(B, n)``.
     Outputs: ``(s_t, s_t)``, each ``(B, n)``: the output is the new state.
+
+    Example: the fused parameters, and a sequence of T = 7 steps from the
+    zero state: each step writes at most 1 per unit, so no unit moves by
+    more than 7.
+
+    >>> import torch
+    >>> from lstmlib import PrototypeLSTMCell, Recurrent
+    >>> cell = PrototypeLSTMCell(input_size=3, state_size=5)
+    >>> cell.W_gates.shape, cell.W.shape, cell.U.shape   # n = 5, m = 3
+    (torch.Size([15, 5]), torch.Size([5, 5]), torch.Size([20, 3]))
+    >>> cell.b[5:10].tolist()                            # b_f
+    [1.0, 1.0, 1.0, 1.0, 1.0]
+    >>> outputs, s_T = Recurrent(cell)(torch.randn(7, 2, 3))   # (T, B, m)
+    >>> outputs.shape, s_T.shape
+    (torch.Size([7, 2, 5]), torch.Size([2, 5]))
+    >>> bool((s_T.abs() <= 7).all())
+    True
     """
 
     gate_names = ("i", "f", "o", "s_tilde")
 
     def __init__(self, input_size: int, state_size: int, *,
                  forget_bias: float = 1.0):
-        super().__init__(input_size, state_size)
-        self.forget_bias = check_finite_real(type(self).__name__, "forget_bias",
-                                       forget_bias)
-        n, m = state_size, input_size
-        self.W_gates = nn.Parameter(torch.empty(3 * n, n))
-        self.W = nn.Parameter(torch.empty(n, n))
-        self.U = nn.Parameter(torch.empty(4 * n, m))
-        self.b = nn.Parameter(torch.empty(4 * n))
+        super().__init__(input_size, state_size, W_gates=3, W=1)
+        self.forget_bias = check_finite_real(type(self).__name__,
+                                             "forget_bias", forget_bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        n = self.state_size
-        self.uniform_parameters_(exclude=("b",))
-        with torch.no_grad():
-            self.b.zero_()
-            self.b[n:2 * n].fill_(self.forget_bias)       # b_f
+        self.reset_gated_parameters(self.forget_bias)     # b_f = forget_bias
 
     def project_input(self, x: Tensor) -> Tensor:
         return F.linear(x, self.U, self.b)  # U x_t + b: (..., 4n)
@@ -114,6 +163,16 @@ class NormalizedPrototypeLSTMCell(PrototypeLSTMCell):
     not (a state whose units are all equal has v = 0 and is left as is).
 
     Arguments, parameters, inputs and outputs are the prototype's.
+
+    Example: after every step the variance over the units is below 1.
+
+    >>> import torch
+    >>> from lstmlib import NormalizedPrototypeLSTMCell, Recurrent
+    >>> cell = NormalizedPrototypeLSTMCell(input_size=3, state_size=5)
+    >>> outputs, _ = Recurrent(cell)(torch.randn(7, 2, 3))     # (T, B, m)
+    >>> var = outputs.var(dim=-1, correction=0)   # over the n units
+    >>> var.shape, bool((var < 1).all())          # every step, every row
+    (torch.Size([7, 2]), True)
     """
 
     def step(self, x_proj: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:

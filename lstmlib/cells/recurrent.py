@@ -5,7 +5,9 @@ A *cell* is one application of the recurring function
 
     (s_t, o_t) = f(s_{t-1}, x_t)
 
-and :class:`Recurrent` composes the same cell over every step of a sequence.
+and :class:`Recurrent` composes the same cell over every step of a sequence;
+:func:`unroll` is its plain loop, one ``cell.step`` per time step, which the
+analysis modules also call on their own.
 
 Every cell in lstmlib splits its step into two parts so that the part that
 depends only on the input can be computed for all time steps at once:
@@ -40,7 +42,8 @@ def state_parts(state: State) -> Tuple[Tensor, ...]:
     """The tensors of a state, as a tuple (one for a single-tensor state)."""
     return tuple(state) if isinstance(state, (tuple, list)) else (state,)
 
-__all__ = ["Cell", "Recurrent", "State", "state_parts"]
+
+__all__ = ["Cell", "Recurrent", "State", "state_parts", "unroll"]
 
 
 class Cell(nn.Module):
@@ -68,6 +71,23 @@ class Cell(nn.Module):
 
     Subclasses implement :meth:`project_input` (optional; the identity by
     default) and :meth:`step`.
+
+    Example: a cell without parameters, ``s_t = s_{t-1}/2 + x_t`` with
+    ``o_t = s_t``; one step, then three steps of a constant input.
+
+    >>> import torch
+    >>> from lstmlib import Cell, Recurrent
+    >>> class Halving(Cell):
+    ...     def step(self, x_t, s):
+    ...         s = s / 2 + x_t
+    ...         return s, s
+    >>> cell = Halving(input_size=2, state_size=2)
+    >>> o_t, s_t = cell(torch.ones(1, 2), cell.initial_state(1))   # B = 1
+    >>> o_t.tolist()
+    [[1.0, 1.0]]
+    >>> outputs, s_T = Recurrent(cell)(torch.ones(3, 1, 2))        # T = 3
+    >>> outputs.shape, outputs[:, 0, 0].tolist()
+    (torch.Size([3, 1, 2]), [1.0, 1.5, 1.75])
     """
 
     state_names: Tuple[str, ...] = ("s",)
@@ -272,6 +292,24 @@ class Recurrent(nn.Module):
     ``None`` and takes the loop, and so does any run under ``torch.func``,
     forward-mode differentiation or on tensor subclasses
     (:func:`~lstmlib.cells.kernels.plain_tensors`).
+
+    Example: T = 7 steps of a batch of B = 2, time-major and batch-first;
+    the result is what calling the cell 7 times gives.
+
+    >>> import torch
+    >>> from lstmlib import Recurrent, VanillaRNNCell
+    >>> cell = VanillaRNNCell(input_size=3, state_size=5)
+    >>> x = torch.randn(7, 2, 3)                            # (T, B, m)
+    >>> outputs, s_T = Recurrent(cell)(x)
+    >>> outputs.shape, s_T.shape
+    (torch.Size([7, 2, 5]), torch.Size([2, 5]))
+    >>> Recurrent(cell, batch_first=True)(x.transpose(0, 1))[0].shape
+    torch.Size([2, 7, 5])
+    >>> s = cell.initial_state(2)
+    >>> for x_t in x:
+    ...     o_t, s = cell(x_t, s)
+    >>> torch.allclose(s, s_T, atol=1e-6)
+    True
     """
 
     def __init__(self, cell: Cell, *, batch_first: bool = False,
@@ -297,12 +335,7 @@ class Recurrent(nn.Module):
         if fast is not None:
             out, state = fast
         else:
-            x_proj = self.cell.project_input(x)          # all T steps at once
-            outputs = []
-            for x_t in x_proj:                           # only the recurrence
-                out, state = self.cell.step(x_t, state)  # runs step by step
-                outputs.append(out)
-            out = torch.stack(outputs)                   # (T, B, output_size)
+            out, state = unroll(self.cell, x, state)     # (T, B, output_size)
         if self.batch_first:
             out = out.transpose(0, 1)                # (B, T, output_size)
         return out, state
@@ -325,3 +358,87 @@ class Recurrent(nn.Module):
                                               dtype=x.dtype)
         self.cell.check_state(state, batch_size=B, like=x)
         return x, state
+
+
+def unroll(cell: Cell, x: Tensor, state: State | None = None, *,
+           keep_states: bool = False):
+    """Run ``cell`` over a sequence, one ``cell.step`` per time step: the
+    plain loop of a recurrent network, with the input projected first ::
+
+        x̃ = cell.project_input(x)                  # all T steps at once
+        (o_t, s_t) = cell.step(x̃_t, s_{t-1})       # t = 1, ..., T
+
+    Args:
+        cell: any :class:`Cell`.
+        x: the inputs x_1, ..., x_T, time-major ``(T, B, input_size)``; or
+            one sequence ``(T, input_size)``, whose x_t every row of the
+            state's batch receives (a batch of copies of one sequence).
+        state: s_0, ``(B, state_size)`` or a tuple of such Tensors in the
+            order of ``cell.state_names``; ``None`` means zeros (B = 1 for
+            one sequence).
+        keep_states: whether to return the state after every step too.
+
+    Returns:
+        ``(outputs, final_state)``: o_1, ..., o_T ``(T, B, output_size)``
+        and s_T, shaped like ``state``. With ``keep_states``, ``(outputs,
+        final_state, states)``, where ``states`` holds s_1, ..., s_T:
+        ``(T, B, state_size)``, or a tuple of such Tensors for a cell with
+        several state parts.
+
+    :class:`Recurrent` runs this loop where the cell has no fast path
+    (always with ``fused=False``). It is plain PyTorch, one step at a time,
+    so ``torch.func`` transforms, forward-mode derivatives and tracers see
+    every operation of every step.
+
+    >>> from lstmlib import VanillaRNNCell
+    >>> cell = VanillaRNNCell(3, 4)
+    >>> outputs, s_T = unroll(cell, torch.randn(5, 2, 3))    # T = 5, B = 2
+    >>> outputs.shape, s_T.shape
+    (torch.Size([5, 2, 4]), torch.Size([2, 4]))
+    >>> _, _, states = unroll(cell, torch.randn(5, 3), keep_states=True)
+    >>> states.shape                                         # one sequence
+    torch.Size([5, 1, 4])
+    """
+    x, state = _batch_and_state(cell, x, state)      # x: (T, B, m)
+    x_proj = cell.project_input(x)                   # all T steps at once
+    outputs, states = [], []
+    for x_t in x_proj:                               # only the recurrence
+        out, state = cell.step(x_t, state)           # runs step by step
+        outputs.append(out)
+        if keep_states:
+            states.append(state)
+    outputs = torch.stack(outputs)                   # (T, B, output_size)
+    if not keep_states:
+        return outputs, state
+    if isinstance(state, Tensor):
+        return outputs, state, torch.stack(states)   # (T, B, state_size)
+    return outputs, state, tuple(torch.stack(part) for part in zip(*states))
+
+
+def _batch_and_state(cell: Cell, x: Tensor, state: State | None
+                     ) -> Tuple[Tensor, State]:
+    """Raise unless ``x`` and ``state`` are what :func:`unroll` takes;
+    return ``x`` as ``(T, B, m)`` (one sequence repeated for every row of
+    the state's batch) and the state (zeros for ``None``)."""
+    if not isinstance(cell, Cell):
+        raise TypeError(f"unroll: expected an lstmlib Cell, got "
+                        f"{type(cell).__name__}")
+    one_sequence = isinstance(x, Tensor) and x.dim() == 2
+    cell.check_input(x, expected_dims=2 if one_sequence else 3,
+                     layout="(T, B, input_size) or (T, input_size)")
+    if x.shape[0] == 0:
+        raise ValueError(f"unroll: expected a sequence of at least one "
+                         f"step, got shape {tuple(x.shape)}")
+    if one_sequence:
+        first = state_parts(state)[0] if state is not None else None
+        batch_size = (first.shape[0] if isinstance(first, Tensor)
+                      and first.dim() > 0 else 1)
+    else:
+        batch_size = x.shape[1]
+    if state is None:
+        state = cell.initial_state(batch_size, device=x.device,
+                                   dtype=x.dtype)
+    cell.check_state(state, batch_size=batch_size, like=x)
+    if one_sequence:
+        x = x[:, None].expand(-1, batch_size, -1)    # (T, B, m), no copy
+    return x, state

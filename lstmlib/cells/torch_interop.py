@@ -4,7 +4,8 @@ Every lstmlib cell with a PyTorch counterpart has a ``from_torch``
 classmethod; this module does the part they share: accept the one-layer,
 unidirectional module (``nn.RNN``, ``nn.GRU``, ``nn.LSTM``) or its ``*Cell``
 twin, refuse anything else with a message that says why, and hand over its
-four weight tensors.
+four weight tensors; for the cells whose parameters are PyTorch's with one
+bias (the vanilla RNN, the basic LSTM), copy them either way.
 """
 from __future__ import annotations
 
@@ -31,6 +32,27 @@ class TorchWeights(NamedTuple):
         if self.bias_ih is None:
             return torch.zeros_like(self.weight_ih[:, 0])
         return self.bias_ih + self.bias_hh
+
+    def copy_into(self, cell: nn.Module) -> None:
+        """Move ``cell`` to these weights' device and dtype and copy them
+        into it, for a cell whose parameters are PyTorch's with one bias
+        (the vanilla RNN, the basic LSTM): ``W ← weight_hh``,
+        ``U ← weight_ih``, ``b ← bias_ih + bias_hh``."""
+        cell.to(device=self.weight_ih.device, dtype=self.weight_ih.dtype)
+        with torch.no_grad():
+            cell.W.copy_(self.weight_hh)
+            cell.U.copy_(self.weight_ih)
+            cell.b.copy_(self.summed_bias())        # only the sum matters
+
+    def copy_from(self, cell: nn.Module) -> None:
+        """The reverse of :meth:`copy_into`, into a module with biases:
+        ``weight_hh ← W``, ``weight_ih ← U``, ``bias_ih ← b`` and
+        ``bias_hh ← 0``."""
+        with torch.no_grad():
+            self.weight_hh.copy_(cell.W)
+            self.weight_ih.copy_(cell.U)
+            self.bias_ih.copy_(cell.b)
+            self.bias_hh.zero_()
 
 
 def torch_weights(owner: str, module: nn.Module, layered: type,

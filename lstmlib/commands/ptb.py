@@ -10,6 +10,7 @@ command line, runs them and prints a summary.
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -19,8 +20,8 @@ import torch
 
 from ..cells.lstm import LSTM_VARIANTS
 from ..experiments.data import load_ptb
-from ..experiments.language_model import (LMConfig, load_record, save_record,
-                                          train_language_model)
+from ..experiments.language_model import (LMConfig, epoch_line, load_record,
+                                          save_record, train_language_model)
 from ..experiments.ptb import (POST_LEARNING_RATES, POST_PROTOCOL,
                                POST_STATE_SIZE, POST_TRIALS, ZAREMBA_SMALL,
                                run_architectures, summarize_architectures,
@@ -44,12 +45,16 @@ def _zaremba(args) -> int:
     record = train_language_model(
         model, corpus, config, name=f"zaremba-small ({args.implementation})",
         command=args.command, progress=args.progress,
-        on_epoch=lambda r: save_record(r, out))
+        on_epoch=lambda r: (save_record(r, out),
+                            print(epoch_line(r, config.epochs), flush=True)))
     save_record(record, out)
+    one_stream = ("" if record.test_nats_one_stream is None else
+                  f" ({math.exp(record.test_nats_one_stream):.1f} as one "
+                  f"stream)")
     print(f"valid perplexity {record.best_valid_perplexity:.1f} (epoch "
           f"{record.best_epoch}), test perplexity "
-          f"{record.test_perplexity:.1f}; published 120.7 / 114.5; "
-          f"record: {out}")
+          f"{record.test_perplexity:.1f}{one_stream}; published 120.7 / "
+          f"114.5; record: {out}")
     return 0
 
 

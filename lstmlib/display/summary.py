@@ -40,7 +40,7 @@ from functools import partial
 import torch
 from torch import Tensor
 
-from ..cells.recurrent import Cell
+from ..cells.recurrent import Cell, state_parts, unroll
 from ..cells.registry import registered_cell
 
 __all__ = ["BOUND_LIMITS", "BOUND_MEASURES", "CELLS", "CellSummary",
@@ -165,17 +165,9 @@ def state_trajectory(cell: Cell, x: Tensor) -> dict[str, Tensor]:
     ``(T, B, m)``) and keep everything: ``{"output": (T, B, n), name:
     (T, B, n) for name in cell.state_names}``, entry t - 1 for step t."""
     cell.check_input(x, expected_dims=3, layout="(T, B, input_size)")
-    state = cell.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
-    names = cell.state_names
-    kept: dict[str, list] = {name: [] for name in ("output",) + names}
-    x_proj = cell.project_input(x)                        # (T, B, ·)
-    for x_t in x_proj:
-        output, state = cell.step(x_t, state)
-        parts = (state,) if len(names) == 1 else state
-        kept["output"].append(output)
-        for name, part in zip(names, parts):
-            kept[name].append(part)
-    return {name: torch.stack(values) for name, values in kept.items()}
+    outputs, _, states = unroll(cell, x, keep_states=True)
+    return {"output": outputs,
+            **dict(zip(cell.state_names, state_parts(states)))}
 
 
 @dataclass(frozen=True)
@@ -267,8 +259,7 @@ def end_to_end_jacobian(cell: Cell, x: Tensor) -> Tensor:
                           requires_grad=True)            # N copies of s_0
         parts = s_0.split(n, dim=-1)
         state = parts[0] if k == 1 else parts
-        for x_t in cell.project_input(x):                 # (·,) per step
-            _, state = cell.step(x_t.expand(n * k, -1), state)
+        _, state = unroll(cell, x, state)                 # x_t to every copy
         s_T = state if k == 1 else torch.cat(state, dim=-1)   # (N, N)
         (jacobian,) = torch.autograd.grad(s_T.diagonal().sum(), s_0)
     return jacobian

@@ -90,7 +90,8 @@ from ..cells.activations import ACTIVATIONS
 from ..cells.gru import GRUCell
 from ..cells.lstm import BasicLSTMCell
 from ..cells.recurrent import Cell
-from .._checks import check_finite_real, check_positive_int
+from .._checks import (check_callable, check_finite_real,
+                       check_positive_int)
 from .training import (FinalStateClassifier, FinalStateRegressor,
                        PerStepClassifier)
 from ..cells.vanilla import VanillaRNNCell
@@ -207,6 +208,19 @@ def _doubled(WUb: Tensor, rows: slice) -> Tensor:
     return doubled.transpose(1, 2)
 
 
+def _begin_forward(ws: _Workspace, x: Tensor, WUb: Tensor,
+                   doubled_blocks: Tuple[int, int]):
+    """What a stacked pass of a cell with four n-row blocks of [W | U | b]
+    starts from: ``K, T, B``, ``G = 4n``, ``n``, the [h | x | 1] buffer
+    (:func:`_hx_buffer`) and the transposed weights with the blocks
+    ``doubled_blocks`` (from, to) doubled (the blocks a tanh reads)."""
+    K, T, B, _ = x.shape
+    G = WUb.shape[1]
+    n = G // 4
+    rows = slice(doubled_blocks[0] * n, doubled_blocks[1] * n)
+    return K, T, B, G, n, _hx_buffer(ws, x, n), _doubled(WUb, rows)
+
+
 def _finish_forward(ctx, ws, tracked, all_steps, hx, n, *saved):
     """Save what the backward pass needs (or give the buffers back when
     there will be none) and return h_1..h_T member-major
@@ -219,6 +233,15 @@ def _finish_forward(ctx, ws, tracked, all_steps, hx, n, *saved):
     else:
         ws.give(*saved[1:])                             # all but the weights
     return out
+
+
+def _through_W(direct, delta_next: Tensor, W: Tensor, out: Tensor) -> None:
+    """``out`` = ∂ℓ/∂s_t + Wᵀ δ_{t+1} for every member (``direct`` is
+    ∂ℓ/∂s_t ``(K, B, n)``, or ``None`` where no loss reads s_t)."""
+    if direct is None:
+        torch.bmm(delta_next, W, out=out)
+    else:
+        torch.baddbmm(direct, delta_next, W, out=out)
 
 
 def _direct_grads(ctx, d_out, T):
@@ -243,11 +266,7 @@ class StackedLSTM(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, WUb, all_steps, ws, tracked):
-        K, T, B, m = x.shape
-        G = WUb.shape[1]
-        n = G // 4
-        hx = _hx_buffer(ws, x, n)
-        WUt = _doubled(WUb, slice(2 * n, 3 * n))
+        K, T, B, G, n, hx, WUt = _begin_forward(ws, x, WUb, (2, 3))  # c̃: tanh
         gates = ws.take(x, T, K, B, G)                  # i, f, c̃, o
         D = ws.take(x, T, K, B, G)                      # σ' of each block
         C2 = ws.take(x, T, K, B, n)                     # 2 c_t
@@ -315,17 +334,12 @@ class StackedLSTM(torch.autograd.Function):
                     dh.copy_(direct[t])                 #   + Wᵀ δ_{t+1}
                     torch.mul(dh, from_h[t - t0], out=dc)
                 else:
-                    if direct[t] is None:
-                        torch.bmm(deltas[(t + 1) % 2], W, out=dh)
-                    else:
-                        torch.baddbmm(direct[t], deltas[(t + 1) % 2], W,
-                                      out=dh)
+                    _through_W(direct[t], deltas[(t + 1) % 2], W, dh)
                     torch.mul(dh, from_h[t - t0], out=dc)
                     dc.addcmul_(dc_next, f_[t + 1])     # + dc_{t+1} f_{t+1}
-                torch.mul(dc, to_i_[t], out=d_i)
-                torch.mul(dc, to_f_[t], out=d_f)
-                torch.mul(dc, to_c_[t], out=d_c)
-                torch.mul(dh, to_o_[t], out=d_o)
+                for d, factor in ((d_i, to_i_), (d_f, to_f_), (d_c, to_c_)):
+                    torch.mul(dc, factor[t], out=d)     # δ_{i,f,c̃} = dc ⊙ ·
+                torch.mul(dh, to_o_[t], out=d_o)        # δ_o = dh ⊙ ·
                 dWUb_t.baddbmm_(hx_[t].transpose(1, 2), delta)
                 dc, dc_next = dc_next, dc
         ctx.ws.give(hx, gates, D, C2, S)
@@ -352,11 +366,7 @@ class StackedGRU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, WUb, all_steps, ws, tracked):
-        K, T, B, m = x.shape
-        G = WUb.shape[1]
-        n = G // 4
-        hx = _hx_buffer(ws, x, n)
-        WUt = _doubled(WUb, slice(2 * n, None))
+        K, T, B, G, n, hx, WUt = _begin_forward(ws, x, WUb, (2, 4))  # tanh
         pre = ws.take(x, T, K, B, G)                    # r, z, 2q, s̃
         ones, write = x.new_ones(K, B, n), x.new_empty(K, B, n)
         minus_one = x.new_tensor(-1.0)
@@ -407,16 +417,11 @@ class StackedGRU(torch.autograd.Function):
                 if t == T - 1:                          # ∂ℓ/∂s_t
                     ds.copy_(direct[t])
                 else:                                   # + Wᵀ δ_{t+1}
-                    if direct[t] is None:
-                        torch.bmm(deltas[(t + 1) % 2], W, out=ds)
-                    else:
-                        torch.baddbmm(direct[t], deltas[(t + 1) % 2], W,
-                                      out=ds)
+                    _through_W(direct[t], deltas[(t + 1) % 2], W, ds)
                     ds.addcmul_(ds_next, z_[t + 1])     # + ds_{t+1} z_{t+1}
-                torch.mul(ds, f_r[k], out=d_r)
-                torch.mul(ds, f_z[k], out=d_z)
-                torch.mul(ds, f_q[k], out=d_q)
-                torch.mul(ds, kappa[k], out=d_u)
+                for d, factor in ((d_r, f_r), (d_z, f_z), (d_q, f_q),
+                                  (d_u, kappa)):
+                    torch.mul(ds, factor[k], out=d)     # ds_t ⊙ its factor
                 dWUb_t.baddbmm_(hx_[t].transpose(1, 2), delta)
                 ds, ds_next = ds_next, ds
         ctx.ws.give(hx, pre)
@@ -468,11 +473,8 @@ class StackedVanillaRNN(torch.autograd.Function):
                 delta = deltas[t % 2]           # ∂ℓ/∂s_t + Wᵀ δ_{t+1}
                 if t == T - 1:
                     delta.copy_(direct[t])
-                elif direct[t] is None:
-                    torch.bmm(deltas[(t + 1) % 2], W, out=delta)
                 else:
-                    torch.baddbmm(direct[t], deltas[(t + 1) % 2], W,
-                                  out=delta)
+                    _through_W(direct[t], deltas[(t + 1) % 2], W, delta)
                 delta.mul_(phi_prime[t - t0])           # ⊙ φ'(a_t)
                 dWUb_t.baddbmm_(hx_[t].transpose(1, 2), delta)
         ctx.ws.give(hx)
@@ -637,9 +639,7 @@ class Ensemble(nn.Module):
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"Ensemble.from_seeds: expected distinct seeds, "
                              f"got {seeds}")
-        if not callable(build):
-            raise TypeError(f"Ensemble.from_seeds: expected a callable "
-                            f"build(), got {type(build).__name__}")
+        check_callable("Ensemble.from_seeds", "build", build, "build()")
         models = []
         for s in seeds:
             torch.manual_seed(s)

@@ -50,7 +50,7 @@ from ..records import versions, write_json_atomically
 __all__ = ["LanguageModel", "LMConfig", "RunRecord", "EpochMetrics",
            "detach_state", "evaluate_nats", "train_language_model",
            "save_record", "load_record", "uniform_init_",
-           "DIVERGENCE_FACTOR",
+           "DIVERGENCE_FACTOR", "epoch_line",
            "divergence_threshold", "diverged"]
 
 _TORCH_RECURRENT = (nn.RNN, nn.GRU, nn.LSTM)
@@ -202,6 +202,9 @@ class LMConfig:
     # Zaremba et al.'s code does (their lr 1 and clip_norm 5 act on that
     # gradient). Reported metrics are per token either way.
     loss_sum_over_time: bool = False
+    # also measure the test loss as one sequential stream (batch 1, every
+    # token after the first predicted), as Zaremba et al. evaluate
+    test_one_stream: bool = False
     seed: int = field(default_factory=seed_base)   # $LSTMLIB_SEED, or 0
 
     # What __post_init__ checks, field by field (a class attribute: no
@@ -219,6 +222,7 @@ class LMConfig:
         ("eval_batch_size", optional(check_positive_int)),
         ("max_train_tokens", optional(check_positive_int)),
         ("loss_sum_over_time", check_bool),
+        ("test_one_stream", check_bool),
         ("seed", check_int),
     )
 
@@ -257,6 +261,9 @@ class RunRecord:
     best_valid_nats: float = math.inf   # its validation loss, nats per token
     # test loss with best_epoch's parameters; None: not measured
     test_nats: Optional[float] = None
+    # the same parameters' test loss read as one stream (batch 1); None:
+    # not measured (config.test_one_stream False)
+    test_nats_one_stream: Optional[float] = None
     stopped_early: bool = False  # whether patience ended it before `epochs`
     wall_seconds: float = 0.0    # the whole run's wall time, test included
     device: str = "cpu"          # where it ran, e.g. "cuda:0"
@@ -404,8 +411,25 @@ def train_language_model(model: LanguageModel, corpus: Corpus,
         record.test_nats = evaluate_nats(model, corpus.test,
                                          batch_size=eval_batch,
                                          bptt=config.bptt)
+        if config.test_one_stream:
+            record.test_nats_one_stream = evaluate_nats(
+                model, corpus.test, batch_size=1, bptt=config.bptt)
     record.wall_seconds = time.perf_counter() - start
     return record
+
+
+def epoch_line(record: RunRecord, epochs: int) -> str:
+    """One line on the last epoch of ``record``: its metrics, the time so
+    far and an estimate of the time left (the mean epoch time so far times
+    the epochs left of ``epochs``), for logs that are not a terminal."""
+    last = record.epochs[-1]
+    spent = sum(e.seconds for e in record.epochs)
+    left = spent / len(record.epochs) * (epochs - last.epoch)
+    return (f"epoch {last.epoch}/{epochs}: lr {last.lr:.3g}, train "
+            f"perplexity {math.exp(last.train_nats):.1f}, valid "
+            f"{last.valid_perplexity:.1f} (best {record.best_valid_perplexity:.1f}"
+            f", epoch {record.best_epoch}); {spent / 60:.1f} min so far, "
+            f"about {left / 60:.0f} min left")
 
 
 def _describe_model(model: LanguageModel) -> dict:

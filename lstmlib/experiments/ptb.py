@@ -54,7 +54,7 @@ __all__ = ["ZAREMBA_SMALL", "ZAREMBA_SMALL_PUBLISHED", "POST_PROTOCOL",
 #: hence ``loss_sum_over_time``: lr 1 and clip 5 are meant for that gradient.
 ZAREMBA_SMALL = LMConfig(batch_size=20, bptt=20, epochs=13, optimizer="sgd",
                          lr=1.0, lr_decay=0.5, decay_after=4, clip_norm=5.0,
-                         loss_sum_over_time=True)
+                         loss_sum_over_time=True, test_one_stream=True)
 
 #: Their Table 1: perplexities of the small non-regularised LSTM.
 ZAREMBA_SMALL_PUBLISHED = {"valid_perplexity": 120.7,
