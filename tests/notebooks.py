@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import uuid
 import sys
 from pathlib import Path
 
@@ -71,6 +72,10 @@ def problems(nb: dict, url: str) -> list[str]:
     found = []
     if nb.get("metadata", {}).get("kernelspec") != KERNELSPEC:
         found.append(f"metadata: kernelspec must be {KERNELSPEC}")
+    ids = [cell.get("id") for cell in nb["cells"]]
+    if None in ids or len(set(ids)) != len(ids):
+        found.append("cells: every cell needs an id of its own (nbformat "
+                     "4.5); python -m tests.notebooks --fix adds them")
     for i, cell in enumerate(nb["cells"]):
         if cell["cell_type"] != "code":
             continue
@@ -119,6 +124,11 @@ def fix(nb: dict, url: str) -> dict:
         else:
             colab["id"] = "colab-install"
             nb["cells"].insert(0, colab)
+    seen = set()
+    for cell in nb["cells"]:                    # an id of its own each
+        while cell.get("id") in seen or not cell.get("id"):
+            cell["id"] = uuid.uuid4().hex[:8]
+        seen.add(cell["id"])
     return nb
 
 

@@ -36,7 +36,8 @@ def test_convention_checker_catches_violations():
     ]}
     found = " | ".join(notebooks.problems(nb, url))
     for expected in ["with outputs", "execution count", "not 'skip-execution'",
-                     "not guarded by torch.cuda.is_available()", "not the Colab install cell"]:
+                     "not guarded by torch.cuda.is_available()", "not the Colab install cell",
+                     "an id of its own"]:
         assert expected in found
     fixed = notebooks.fix(nb, url)
     assert [p for p in notebooks.problems(fixed, url) if "gpu" not in p] == []
