@@ -1,8 +1,9 @@
 # Two commands do everything on a fresh machine with Python 3.11:
 #   make book   set up .venv, build the whole book (executing every chapter) into _build/html
 #   make test   the same set-up, then unit tests, every notebook under nbval
-#               (at another seed base than the site), a strict site build
-#               and a headless-browser check of the site
+#               (alone, outside the repository, lstmlib from a wheel, at
+#               another seed base than the site), a strict site build and a
+#               headless-browser check of the site
 # Both are idempotent: a step whose inputs did not change is skipped.
 
 PYTHON   ?= python3.11
@@ -20,9 +21,9 @@ SEED       ?= $(if $(LSTMLIB_SEED),$(LSTMLIB_SEED),0)
 NBVAL_SEED ?= $(shell echo $$(( $(SEED) + 1000 )))
 
 # What the site is built from, and what the tests read besides.
+# (the committed results the chapters read are in lstmlib/results/)
 BOOK_SOURCES := $(shell find book lstmlib -type f -not -path '*/__pycache__/*' \
-                  -not -path '*/.ipynb_checkpoints/*') \
-                $(wildcard benchmarks/results/*.json) _config.yml _toc.yml
+                  -not -path '*/.ipynb_checkpoints/*') _config.yml _toc.yml
 TEST_SOURCES := $(BOOK_SOURCES) $(shell find tests -type f -not -path '*/__pycache__/*') \
                 conftest.py pyproject.toml environment.yml
 SITE         := _build/html/.built
@@ -94,8 +95,11 @@ unit: setup
 	$(BIN)/pytest tests -q -m "not compiled"
 	$(BIN)/pytest --doctest-modules lstmlib -q      # the docstrings' examples
 
+# Every chapter as Colab runs it: each alone in an empty folder outside the
+# repository, lstmlib installed from a wheel of this checkout (tests/
+# chapters_outside.py), under nbval at another seed base than the site.
 notebooks: setup
-	LSTMLIB_SEED=$(NBVAL_SEED) $(BIN)/pytest book -q
+	LSTMLIB_SEED=$(NBVAL_SEED) $(BIN)/python -m tests.chapters_outside
 
 browser: $(SITE)
 	$(BIN)/python -m tests.browser_check _build/html
@@ -105,15 +109,18 @@ serve: $(SITE)
 
 # Benchmarks (not tests; see benchmarks/README.md). `make bench` times
 # lstmlib's recurrent layers against nn.LSTM, nn.GRU and nn.RNN and writes
-# benchmarks/results/cpu.json and .md; `make notebook-times` executes every
-# notebook and writes benchmarks/results/notebook_times.json, which the
-# book's status page shows.
+# lstmlib/results/benchmarks/cpu.json and .md; `make notebook-times`
+# executes every notebook and writes
+# lstmlib/results/benchmarks/notebook_times.json, which the book's status
+# page shows. The results live inside the package (package data), where the
+# chapters read them with lstmlib.load_result.
 bench: setup
 	$(BIN)/python benchmarks/recurrent.py --plain --others \
-	  --out benchmarks/results/cpu.json
-	$(BIN)/python benchmarks/seeds.py --out benchmarks/results/seeds_cpu.json
+	  --out lstmlib/results/benchmarks/cpu.json
+	$(BIN)/python benchmarks/seeds.py \
+	  --out lstmlib/results/benchmarks/seeds_cpu.json
 	$(BIN)/python benchmarks/ensembles.py \
-	  --out benchmarks/results/ensembles_cpu.json
+	  --out lstmlib/results/benchmarks/ensembles_cpu.json
 
 # The test that compiles a C++ step (a C++ compiler and ninja; about 30 s).
 test-compiled: setup
@@ -121,11 +128,11 @@ test-compiled: setup
 
 bench-compiled: setup                    # needs a C++ compiler
 	$(BIN)/python benchmarks/compiled_step.py \
-	  --out benchmarks/results/compiled_step_cpu.json
+	  --out lstmlib/results/benchmarks/compiled_step_cpu.json
 
 notebook-times: setup
 	$(BIN)/python benchmarks/notebook_times.py \
-	  --out benchmarks/results/notebook_times.json
+	  --out lstmlib/results/benchmarks/notebook_times.json
 
 clean:
 	rm -rf _build _extra node_modules

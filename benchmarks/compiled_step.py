@@ -1,16 +1,18 @@
 """Would a compiled LSTM step close the batch-1 gap? A measured answer.
 
-    python benchmarks/compiled_step.py --out benchmarks/results/compiled_step_cpu.json
+    python benchmarks/compiled_step.py \
+        --out lstmlib/results/benchmarks/compiled_step_cpu.json
 
 At batch 1 the fast path of ``Recurrent(BasicLSTMCell)`` runs at about
 twice ``nn.LSTM``'s inference time on a CPU, where ``nn.LSTM`` runs
-oneDNN's fused LSTM kernel (``results/cpu.md``). The fast path makes eight
-PyTorch calls per step, through Python. This script removes both costs at
-once: it compiles (``torch.utils.cpp_extension.load_inline``, a C++
-compiler is needed) a forward pass whose loop is C++, with one matrix
-product per step, the same ``addmm_`` the fast path calls, and all the gate
-arithmetic of the step in a single pass over the units. What is left
-between it and ``nn.LSTM`` is the matrix product itself.
+oneDNN's fused LSTM kernel (``lstmlib/results/benchmarks/cpu.md``). The
+fast path makes eight PyTorch calls per step, through Python. This script
+removes both costs at once: it compiles
+(``torch.utils.cpp_extension.load_inline``, a C++ compiler is needed) a
+forward pass whose loop is C++, with one matrix product per step, the
+same ``addmm_`` the fast path calls, and all the gate arithmetic of the
+step in a single pass over the units. What is left between it and
+``nn.LSTM`` is the matrix product itself.
 
 Inference only, float32, batch 1, one thread; checked against
 ``Recurrent(BasicLSTMCell)`` before timing. Times are CPU-time medians of
@@ -34,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recurrent import (load_average, machine, provenance_lines, time_runs,
                        write_result)
 
-from lstmlib.cells.kernels import _project
+from lstmlib.cells.kernels import project_inputs
 from lstmlib.cells.lstm import BasicLSTMCell
 from lstmlib.cells.recurrent import Recurrent
 
@@ -104,7 +106,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--lengths", default=[35, 100],
                    type=lambda s: [int(v) for v in s.split(",")])
     p.add_argument("--reps", type=int, default=41)
-    p.add_argument("--out", default="benchmarks/results/compiled_step_cpu.json")
+    p.add_argument("--out",
+                   default="lstmlib/results/benchmarks/compiled_step_cpu.json")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     command = "python " + " ".join(
@@ -127,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
             zeros = torch.zeros(1, n)
             with torch.no_grad():
                 def step_in_cpp():
-                    return compiled.lstm_forward(_project(x, cell.U, cell.b),
+                    return compiled.lstm_forward(project_inputs(x, cell.U, cell.b),
                                                  zeros, zeros, cell.W.t())
                 difference = (step_in_cpp() - fused(x)[0]).abs().max().item()
                 names = ["builtin", "fused", "compiled"]

@@ -4,7 +4,7 @@ one model and against the K models one by one.
     python benchmarks/ensembles.py                 # the grid, CPU, 1 thread
     python benchmarks/ensembles.py --quick         # a smoke run
     python benchmarks/ensembles.py --device cuda \
-        --out benchmarks/results/ensembles_gpu.json
+        --out lstmlib/results/benchmarks/ensembles_gpu.json
 
 The book's claims about training are claims about distributions over
 seeds, so every experiment trains K >= 5 seeds of a small model (state
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--clock", choices=["cpu", "wall"], default=None)
     p.add_argument("--quick", action="store_true",
                    help="K=3, n=8, B=4, T=10, few repetitions")
-    p.add_argument("--out", default="benchmarks/results/ensembles_cpu.json")
+    p.add_argument("--out", default="lstmlib/results/benchmarks/ensembles_cpu.json")
     args = p.parse_args(argv)
     if args.quick:
         args.states, args.batches, args.lengths = [8], [4], [10]

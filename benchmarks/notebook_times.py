@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
                    help="notebook names without .ipynb (default: all)")
     p.add_argument("--timeout", type=int, default=600,
                    help="seconds a cell may run (default 600)")
-    p.add_argument("--out", default="benchmarks/results/notebook_times.json")
+    p.add_argument("--out", default="lstmlib/results/benchmarks/notebook_times.json")
     args = p.parse_args(argv)
     notebooks = book_notebooks()
     if args.names:

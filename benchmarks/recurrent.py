@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None) -> dict:
                    help="seconds of repetitions per case, at least")
     p.add_argument("--quick", action="store_true",
                    help="B=32, T=35, 128/256 only, few repetitions")
-    p.add_argument("--out", default="benchmarks/results/cpu.json")
+    p.add_argument("--out", default="lstmlib/results/benchmarks/cpu.json")
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.batches, args.lengths = [(128, 256)], [32], [35]

@@ -1,7 +1,7 @@
 """Several seeds of one architecture trained at once, against one by one.
 
     python benchmarks/seeds.py                    # CPU, the post's model
-    python benchmarks/seeds.py --device cuda --out benchmarks/results/seeds_gpu.json
+    python benchmarks/seeds.py --device cuda --out lstmlib/results/benchmarks/seeds_gpu.json
 
 The eight-architecture sweep of Part III (``python -m lstmlib.commands.ptb
 architectures``) trains every (variant, learning rate) several times with
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--budget", type=float, default=10.0,
                    help="seconds of repetitions per K, at least")
     p.add_argument("--clock", choices=["cpu", "wall"], default=None)
-    p.add_argument("--out", default="benchmarks/results/seeds_cpu.json")
+    p.add_argument("--out", default="lstmlib/results/benchmarks/seeds_cpu.json")
     args = p.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():

@@ -17,7 +17,8 @@ Its folders show its architecture by role:
 * :mod:`lstmlib.display`: diagrams, source display and the summary table
   that serve the pages
 * :mod:`lstmlib.seeds` (the one seed knob, ``LSTMLIB_SEED``) and
-  :mod:`lstmlib.records` (atomic JSON writes and provenance)
+  :mod:`lstmlib.records` (atomic JSON writes, provenance and the
+  committed results in ``lstmlib/results/``)
 
 Chapter by chapter:
 
@@ -39,6 +40,9 @@ Deriving the basic LSTM            ``cells.lstm``, ``display.diagrams``
 Peepholes                          ``cells.lstm``
 The LSTM's backward pass           ``analysis.lstm_backward``,
                                    ``cells.kernels``
+What trained gates do on text      ``analysis.gate_statistics``,
+                                   ``experiments.char_lm``,
+                                   ``display.text_activations``
 Long-range memory                  ``experiments.tasks``,
                                    ``experiments.long_range``,
                                    ``experiments.ensembles``
@@ -131,7 +135,8 @@ from .experiments.seed_statistics import (MeanInterval, PairedComparison, Propor
                               Spread, mean_interval, paired_comparison,
                               spread, success_rate)
 from .display.source import show_source
-from .records import show_versions, versions
+from .records import (load_result, result_names, result_path, show_versions,
+                      versions)
 
 __all__ = [
     "__version__",
@@ -204,4 +209,6 @@ __all__ = [
     "Spread", "spread", "Proportion", "success_rate", "MeanInterval",
     "mean_interval", "PairedComparison", "paired_comparison",
     "show_source", "show_versions", "versions",
+    # the committed results, shipped with the package
+    "load_result", "result_path", "result_names",
 ]

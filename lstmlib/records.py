@@ -1,14 +1,28 @@
-"""Records of results: writing them safely and saying how they were made.
+"""Records of results: writing them safely, saying how they were made and
+reading the committed ones back.
 
 Every result the book commits as data (a language-model run, a long-range
 sweep, a benchmark) is JSON written by :func:`write_json_atomically`, with
 its provenance from :func:`versions`: Python, platform, processor, GPU and
 the version of each package the book uses. :func:`show_versions` prints
 the same table in a chapter.
+
+The committed results live inside the package, in :data:`RESULTS_FOLDER`
+(``lstmlib/results/``), and ship with it as package data, so a chapter
+finds them wherever it runs (in the repository, on Colab, from an
+installed wheel). A chapter names a result by its path in that folder and
+reads it with :func:`load_result` or :func:`result_path`, never by a path
+relative to the working folder:
+
+>>> "long_range_cpu.json" in result_names()
+True
+>>> sorted(load_result("benchmarks/cpu.json"))
+['builtin', 'meta', 'others']
 """
 
 from __future__ import annotations
 
+import csv
 import importlib.metadata
 import json
 import os
@@ -18,7 +32,23 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["versions", "show_versions", "write_json_atomically"]
+__all__ = ["versions", "show_versions", "write_json_atomically",
+           "RESULTS_FOLDER", "result_names", "result_path", "load_result"]
+
+#: The committed results, shipped inside the package:
+#:
+#: ``long_range_cpu.json``
+#:     the long-range sweeps (``python -m lstmlib.commands.long_range``)
+#: ``post_eight_architectures.csv``
+#:     the source post's table of the eight architectures
+#: ``zaremba_small/``
+#:     Penn Treebank runs (``python -m lstmlib.commands.ptb zaremba-small``)
+#: ``eight_architectures/``
+#:     the architecture sweep (``python -m lstmlib.commands.ptb
+#:     architectures``), once it is run
+#: ``benchmarks/``
+#:     timings from ``benchmarks/*.py`` (``.json``) and their tables (``.md``)
+RESULTS_FOLDER = Path(__file__).resolve().parent / "results"
 
 _PACKAGES = (
     "lstmlib",
@@ -96,3 +126,41 @@ def write_json_atomically(data: Any, path: str | os.PathLike) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def result_names(pattern: str = "**/*") -> list[str]:
+    """The names of the committed results that match ``pattern`` (a glob
+    relative to :data:`RESULTS_FOLDER`, e.g. ``"benchmarks/*.json"``),
+    sorted; a name is the file's path in that folder with ``/`` between
+    parts. Files still being written (``*.part``) are left out."""
+    return sorted(path.relative_to(RESULTS_FOLDER).as_posix()
+                  for path in RESULTS_FOLDER.glob(pattern)
+                  if path.is_file() and path.suffix != ".part")
+
+
+def result_path(name: str) -> Path:
+    """The path of the committed result ``name`` (e.g.
+    ``"zaremba_small/lstmlib.json"``); ``FileNotFoundError`` listing the
+    results there are if there is none of that name."""
+    path = RESULTS_FOLDER / name
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"result_path: expected the name of a committed result in "
+            f"{RESULTS_FOLDER}, got {name!r}; the results are: "
+            f"{', '.join(result_names())}")
+    return path
+
+
+def load_result(name: str) -> Any:
+    """The committed result ``name`` (see :func:`result_path`), read by its
+    kind: a ``.json`` file as what it holds, a ``.csv`` file as a list of
+    rows (dicts from the header to strings; lines starting with ``#`` are
+    comments), any other file as its text."""
+    path = result_path(name)
+    if path.suffix == ".json":
+        return json.loads(path.read_text())
+    if path.suffix == ".csv":
+        with open(path, newline="") as file:
+            return list(csv.DictReader(
+                line for line in file if not line.startswith("#")))
+    return path.read_text()

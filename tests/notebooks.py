@@ -8,6 +8,7 @@ each chapter's Colab install cell from the repository URL in ``_config.yml``
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import re
 import uuid
@@ -67,6 +68,61 @@ FIXED_SEED = re.compile(r"((?<!lstmlib\.)manual_seed|default_rng|RandomState)"
                         r"|\bseed\s*=\s*\d")
 
 
+# A committed result read by a path relative to the working folder: on
+# Colab (working folder /content) or from an installed lstmlib there is no
+# such folder. Chapters read results with lstmlib.load_result/result_path,
+# which find them inside the installed package (lstmlib/results/).
+RESULT_BY_PATH = re.compile(r"""["'](?:\.{1,2}/)*(?:book/)?data/"""
+                            r"""|Path\(\s*["'](?:book/)?data["']"""
+                            r"""|benchmarks/results|["']benchmarks["']\s*/"""
+                            r"|lstmlib/results|\bPath\.cwd\(\)|\bos\.getcwd\(\)")
+
+
+# A cell tagged gpu skips itself where there is no CUDA, so that "Run all"
+# completes on any kernel: its whole body is
+#
+#     if torch.cuda.is_available():
+#         ...                                # the GPU work
+#     else:
+#         print("skipped: no CUDA here; on a GPU this cell ... (about ...)")
+GPU_GUARD = "torch.cuda.is_available()"
+GPU_SKIP_PREFIX = "skipped: no CUDA here"
+
+
+def gpu_cell_problems(code: str) -> list[str]:
+    """What keeps a gpu cell's code from skipping itself, as above: a
+    ``raise`` or ``assert`` instead of the ``else``, another statement
+    outside the ``if``, or an ``else`` that does not print one line
+    starting with :data:`GPU_SKIP_PREFIX`."""
+    try:
+        body = ast.parse(code).body
+    except SyntaxError as error:
+        return [f"does not parse ({error.msg})"]
+    guards = [node for node in body if isinstance(node, ast.If)
+              and ast.unparse(node.test) == GPU_GUARD]
+    unguarded = [node for node in body if node not in guards]
+    unguarded += [node for guard in guards for node in guard.orelse]
+    if any(isinstance(inner, (ast.Raise, ast.Assert))
+           for node in unguarded for inner in ast.walk(node)):
+        return ["raises without CUDA; it must skip itself: "
+                f"if {GPU_GUARD}: ... else: print(\"{GPU_SKIP_PREFIX}; ...\")"]
+    if len(body) != 1 or guards != body:
+        return [f"is not one 'if {GPU_GUARD}: ... else: ...' statement"]
+    guard = guards[0]
+    skip = guard.orelse[0] if len(guard.orelse) == 1 else None
+    message = None
+    if (isinstance(skip, ast.Expr) and isinstance(skip.value, ast.Call)
+            and ast.unparse(skip.value.func) == "print"
+            and len(skip.value.args) == 1
+            and isinstance(skip.value.args[0], ast.Constant)):
+        message = skip.value.args[0].value
+    if not (isinstance(message, str) and message.startswith(GPU_SKIP_PREFIX)
+            and "\n" not in message):
+        return [f"its else does not print one line '{GPU_SKIP_PREFIX}; on "
+                "a GPU this cell ... (about ...)'"]
+    return []
+
+
 def problems(nb: dict, url: str) -> list[str]:
     """Everything in one notebook that breaks the conventions."""
     found = []
@@ -88,12 +144,17 @@ def problems(nb: dict, url: str) -> list[str]:
             found.append(f"cell {i}: a fixed seed ({fixed.group(0)}...); use "
                          "lstmlib.seed/seeds/manual_seed/generator, which "
                          "follow LSTMLIB_SEED")
+        by_path = RESULT_BY_PATH.search(source(cell))
+        if by_path:
+            found.append(f"cell {i}: reads a committed result by a path "
+                         f"({by_path.group(0)}...); use lstmlib.load_result "
+                         "or lstmlib.result_path, which find it wherever "
+                         "the chapter runs")
         if GPU_TAG in tags(cell):
             if GPU_BUILD_TAG not in tags(cell):
                 found.append(f"cell {i}: tagged '{GPU_TAG}' but not '{GPU_BUILD_TAG}'")
-            if "torch.cuda.is_available()" not in source(cell):
-                found.append(f"cell {i}: tagged '{GPU_TAG}' but not guarded by "
-                             f"torch.cuda.is_available()")
+            found += [f"cell {i}: tagged '{GPU_TAG}' but {problem}"
+                      for problem in gpu_cell_problems(source(cell))]
     if has_code(nb):
         first = nb["cells"][0]
         if first["cell_type"] != "code" or source(first) != colab_cell_source(url):

@@ -36,8 +36,8 @@ def test_convention_checker_catches_violations():
     ]}
     found = " | ".join(notebooks.problems(nb, url))
     for expected in ["with outputs", "execution count", "not 'skip-execution'",
-                     "not guarded by torch.cuda.is_available()", "not the Colab install cell",
-                     "an id of its own"]:
+                     "is not one 'if torch.cuda.is_available(): ... else: ...' statement",
+                     "not the Colab install cell", "an id of its own"]:
         assert expected in found
     fixed = notebooks.fix(nb, url)
     assert [p for p in notebooks.problems(fixed, url) if "gpu" not in p] == []
@@ -52,6 +52,57 @@ def test_convention_checker_catches_violations():
                                        "metadata": {}}]}, url)
         assert notebooks.problems(nb, url) == []
     assert "git+https://example.org/repo" in notebooks.source(fixed["cells"][0])
+
+
+SKIPPING_GPU_CELL = """\
+if torch.cuda.is_available():
+    model = train(steps=20_000, device="cuda")
+else:
+    print("skipped: no CUDA here; on a GPU this cell trains a model "
+          "(about 5 minutes)")"""
+
+
+def test_a_gpu_cell_must_skip_itself_without_cuda():
+    assert notebooks.gpu_cell_problems(SKIPPING_GPU_CELL) == []
+    refused = [
+        ("raises", 'assert torch.cuda.is_available(), "needs a GPU"\ntrain()'),
+        ("raises", "if not torch.cuda.is_available():\n"
+                   "    raise RuntimeError('needs a GPU')\ntrain()"),
+        ("is not one", "x = 1\n" + SKIPPING_GPU_CELL),
+        ("is not one", "if torch.cuda.device_count():\n    train()\n"
+                       "else:\n    print('skipped: no CUDA here')"),
+        ("its else does not print", "if torch.cuda.is_available():\n"
+                                    "    train()"),
+        ("its else does not print", SKIPPING_GPU_CELL.replace(
+            "skipped: no CUDA here", "no GPU")),
+        ("its else does not print", SKIPPING_GPU_CELL.replace(
+            "skipped: no CUDA here;", "skipped: no CUDA here;\\n")),
+        ("does not parse", "if torch.cuda.is_available(:"),
+    ]
+    for expected, code in refused:
+        found = notebooks.gpu_cell_problems(code)
+        assert len(found) == 1 and found[0].startswith(expected), \
+            (code, found)
+    url = "https://example.org/repo"
+    nb = notebooks.fix({"cells": [{"cell_type": "code", "source": SKIPPING_GPU_CELL,
+                                   "metadata": {"tags": ["gpu", "skip-execution"]}}]}, url)
+    assert notebooks.problems(nb, url) == []
+
+
+@pytest.mark.parametrize("code", [
+    'folder = Path("data/zaremba_small")', 'open("data/post.csv")',
+    'data = Path("book/data")', 'Path.cwd() / "benchmarks" / "results"',
+    'json.loads(Path("../benchmarks/results/cpu.json").read_text())',
+    'load_record("lstmlib/results/zaremba_small/torch.json")'])
+def test_chapters_read_committed_results_only_through_the_loader(code):
+    url = "https://example.org/repo"
+    nb = notebooks.fix({"cells": [{"cell_type": "code", "source": code,
+                                   "metadata": {}}]}, url)
+    assert any("reads a committed result by a path" in p
+               for p in notebooks.problems(nb, url))
+    nb["cells"][1]["source"] = ('lstmlib.load_result("benchmarks/cpu.json")\n'
+                                'ax.set_title("data")')
+    assert notebooks.problems(nb, url) == []
 
 
 def test_colab_cell_uses_the_configured_repository():

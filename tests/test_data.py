@@ -107,7 +107,7 @@ def test_missing_data_error_names_variable_files_and_url(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
         load_ptb(tmp_path, download=False)
     message = str(error.value)
-    assert DATA_ENV in message
+    assert DATA_ENV in message and "--data DIR" in message
     for name in PTB_FILES:
         assert name in message
     assert SOURCES[PTB_FILES[0]][0] in message
@@ -190,6 +190,19 @@ def test_network_error_mid_download_leaves_nothing(fake_source, tmp_path):
     assert url in str(error.value)
     assert isinstance(error.value.__cause__, urllib.error.URLError)
     assert os.listdir(tmp_path / "cache" / "fake") == []
+
+
+def test_the_offline_error_names_both_ways_to_local_files(fake_source):
+    """Without a network, the error says how to point the commands
+    (``--data``) and the library (``LSTMLIB_DATA``) at local copies."""
+    _, _, served = fake_source
+    served[0] = urllib.error.URLError("Temporary failure in name resolution")
+    with pytest.raises(DownloadError) as error:
+        locate_data_file("fake/tiny.txt")
+    message = str(error.value)
+    assert "--data DIR" in message and DATA_ENV in message
+    assert PTB_FILES[0] in message and "python -m lstmlib.commands.ptb" \
+        in message
 
 
 def test_download_false_does_not_touch_the_network(fake_source):

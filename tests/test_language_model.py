@@ -416,3 +416,96 @@ def test_command_line_zaremba_writes_a_record(tmp_path, monkeypatch):
     assert main(["zaremba-small", "--epochs", "1", "--loss", "token-mean",
                  "--out", str(out)]) == 0
     assert load_record(out).config["loss_sum_over_time"] is False
+
+
+# -- the command line guides -----------------------------------------------
+def option_entries(help_text: str) -> list[str]:
+    """The help of each option, one string each (``-h`` left out)."""
+    entries = []
+    for line in help_text.split("options:", 1)[1].splitlines():
+        if line.startswith("  -"):
+            entries.append(line)
+        elif entries and line.startswith("   "):
+            entries[-1] += " " + line.strip()
+    return [e for e in entries if not e.lstrip().startswith("-h")]
+
+
+@pytest.mark.parametrize("experiment", ["zaremba-small", "architectures"])
+def test_every_option_says_what_it_is_and_its_default(experiment, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([experiment, "--help"])
+    assert exit_.value.code == 0
+    entries = option_entries(capsys.readouterr().out)
+    assert len(entries) >= 10
+    for entry in entries:
+        assert "(default: " in entry or "(required" in entry, entry
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["zaremba-small", "--epochs", "0"],
+     "argument --epochs: expected a positive integer, got '0'"),
+    (["zaremba-small", "--epochs", "two"],
+     "argument --epochs: expected a positive integer, got 'two'"),
+    (["architectures", "--lrs", "1e-3", "-1"],
+     "argument --lrs: expected a number > 0, got '-1'"),
+    (["architectures", "--lrs", "nan"],
+     "argument --lrs: expected a number > 0, got 'nan'"),
+    (["architectures", "--state-size", "-4"],
+     "argument --state-size: expected a positive integer, got '-4'"),
+    (["architectures", "--trials", "0"],
+     "argument --trials: expected a positive integer, got '0'"),
+    (["architectures", "--vocab-limit", "1"],
+     "argument --vocab-limit: expected an integer >= 2, got '1'"),
+    (["zaremba-small", "--seed", "-1"],
+     "argument --seed: expected an integer >= 0, got '-1'"),
+    (["zaremba-small", "--threads", "0"],
+     "argument --threads: expected a positive integer, got '0'"),
+    (["zaremba-small", "--max-train-tokens", "0"],
+     "argument --max-train-tokens: expected a positive integer, got '0'"),
+    (["zaremba-small", "--data", "/no/such/folder"],
+     "argument --data: expected an existing folder, got '/no/such/folder'"),
+    (["zaremba-small", "--device", "gpu"],
+     "argument --device: expected a torch device such as 'cpu' or 'cuda', "
+     "got 'gpu'"),
+])
+def test_bad_values_are_one_line_errors_at_parse_time(argv, expected,
+                                                      capsys, tmp_path):
+    out = ["--out", str(tmp_path / "r.json")] if argv[0] == "zaremba-small" \
+        else ["--out-dir", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_:
+        main(argv + out)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].endswith(f"error: {expected}")
+    assert list(tmp_path.iterdir()) == []               # nothing ran
+
+
+def test_cuda_without_cuda_is_said_plainly(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as exit_:
+        main(["zaremba-small", "--device", "cuda",
+              "--out", str(tmp_path / "r.json")])
+    assert exit_.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "argument --device: expected a device this machine has, got " \
+           "'cuda': CUDA is not available here" in last
+
+
+def test_the_sweep_prints_one_line_per_epoch(tmp_path, monkeypatch, capsys):
+    """Whether or not output is a terminal (here: captured, not one), each
+    epoch of each run prints its metrics, the time so far and left."""
+    corpus = periodic_corpus(vocab=7, tokens=400)
+    monkeypatch.setattr("lstmlib.experiments.ptb.load_ptb",
+                        lambda root: corpus)
+    assert main(["architectures", "--out-dir", str(tmp_path),
+                 "--variants", "1", "8", "--lrs", "1e-2", "--trials", "1",
+                 "--epochs", "2", "--patience", "2", "--state-size", "4",
+                 "--max-train-tokens", "300"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    epochs = [line for line in lines if ": epoch " in line]
+    assert [line.split(":")[0:2] for line in epochs] == [
+        [f"variant {v}, lr 0.01, trial 0", f" epoch {e}/2"]
+        for v in (1, 8) for e in (1, 2)]
+    assert all("valid" in line and "min so far" in line and "min left" in line
+               for line in epochs)

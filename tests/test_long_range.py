@@ -139,3 +139,69 @@ def test_the_committed_sweeps_are_complete_and_consistent():
         for r in records:
             assert r["solved"] == (r["final_loss"] < r["threshold"])
             assert r["steps"] <= r["max_steps"]
+
+
+# -- the command line guides -----------------------------------------------
+def test_every_option_says_what_it_is_and_its_default(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    entries = []
+    help_text = capsys.readouterr().out
+    for line in help_text.split("options:", 1)[1].splitlines():
+        if line.startswith("  -"):
+            entries.append(line)
+        elif entries and line.startswith("   "):
+            entries[-1] += " " + line.strip()
+    entries = [e for e in entries if not e.lstrip().startswith("-h")]
+    assert len(entries) == 11
+    for entry in entries:
+        assert "(default: " in entry or "(required" in entry, entry
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--lags", "0"], "argument --lags: expected a positive integer, got '0'"),
+    (["--lags", "10", "x"],
+     "argument --lags: expected a positive integer, got 'x'"),
+    (["--seeds", "-1"], "argument --seeds: expected an integer >= 0, got '-1'"),
+    (["--state-size", "-4"],
+     "argument --state-size: expected a positive integer, got '-4'"),
+    (["--steps", "0"], "argument --steps: expected a positive integer, got '0'"),
+    (["--batch-size", "0"],
+     "argument --batch-size: expected a positive integer, got '0'"),
+    (["--lr", "-1"], "argument --lr: expected a number > 0, got '-1'"),
+    (["--lr", "inf"], "argument --lr: expected a number > 0, got 'inf'"),
+    (["--threads", "0"],
+     "argument --threads: expected a positive integer, got '0'"),
+    (["--cells", "LSTM"], "argument --cells: invalid choice: 'LSTM'"),
+    (["--tasks", "sorting"], "argument --tasks: invalid choice: 'sorting'"),
+])
+def test_bad_values_are_one_line_errors_at_parse_time(argv, expected, capsys,
+                                                      tmp_path):
+    out = tmp_path / "sweep.json"
+    with pytest.raises(SystemExit) as exit_:
+        main(argv + ["--out", str(out)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"error: {expected}" in err.strip().splitlines()[-1]
+    assert not out.exists()                              # nothing ran
+
+
+def test_cuda_without_cuda_is_said_plainly(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--device", "cuda", "--out", str(tmp_path / "sweep.json")])
+    assert exit_.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "argument --device: expected a device this machine has, got " \
+           "'cuda': CUDA is not available here" in last
+
+
+def test_the_command_prints_one_json_line_per_run(tmp_path, capsys):
+    out = tmp_path / "sweep.json"
+    main(["--cells", "GRU", "vanilla RNN", "--tasks", "adding", "--lags",
+          "3", "--steps", "2", "--state-size", "2", "--out", str(out)])
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["cell"] for line in lines] == [
+        "GRU", "vanilla RNN"]

@@ -9,4 +9,6 @@
 * :mod:`.drift`: state size and gate saturation along a trajectory and
   during training
 * :mod:`.lstm_backward`: the basic LSTM's backward pass by hand
+* :mod:`.gate_statistics`: what trained gates and units do on text
+  (correlations with signals of the text, saturation, time constants)
 """

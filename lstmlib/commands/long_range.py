@@ -20,30 +20,62 @@ from typing import Sequence
 
 import torch
 
-from ..experiments.long_range import LAG_CELLS, lag_sweep
+from ..experiments.long_range import LAG_CELLS, LAG_TASKS, lag_sweep
 from ..records import versions, write_json_atomically
+from .arguments import (device, non_negative_int, positive_float,
+                        positive_int)
 
 __all__ = ["main"]
 
 
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lstmlib.commands.long_range",
+        description=__doc__.split("\n\n")[0] + "\n\nPrints one JSON line "
+        "per run (cell, task, lag, seed) as it finishes.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cells", nargs="+", default=list(LAG_CELLS),
+                        choices=list(LAG_CELLS), metavar="CELL",
+                        help="cells to train, among: "
+                             f"{', '.join(LAG_CELLS)} (default: all)")
+    parser.add_argument("--tasks", nargs="+", default=["adding", "copy"],
+                        choices=list(LAG_TASKS), metavar="TASK",
+                        help=f"tasks, among: {', '.join(LAG_TASKS)} "
+                             "(quote 'temporal order') "
+                             "(default: adding copy)")
+    parser.add_argument("--lags", nargs="+", type=positive_int,
+                        default=[10, 20, 40], metavar="T",
+                        help="lags T (temporal order runs only T >= 20) "
+                             "(default: 10 20 40)")
+    parser.add_argument("--seeds", nargs="+", type=non_negative_int,
+                        default=None, metavar="SEED",
+                        help="seeds to run (default: $LSTMLIB_SEED, or 0)")
+    parser.add_argument("--state-size", type=positive_int, default=16,
+                        help="units of each cell (default: %(default)s)")
+    parser.add_argument("--batch-size", type=positive_int, default=64,
+                        help="sequences per training step "
+                             "(default: %(default)s)")
+    parser.add_argument("--steps", type=positive_int, default=400,
+                        help="most training steps per run; a run stops "
+                             "early once its training loss is below the "
+                             "solved threshold (default: %(default)s)")
+    parser.add_argument("--lr", type=positive_float, default=1e-2,
+                        help="Adam learning rate (default: %(default)s)")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="torch CPU threads (default: %(default)s)")
+    parser.add_argument("--device", type=device, default="cpu",
+                        help="torch device: cpu, cuda or cuda:N "
+                             "(default: %(default)s)")
+    parser.add_argument("--out", required=True, metavar="FILE.json",
+                        help="where to write the sweep (required); the "
+                             "book's lstmlib/results/long_range_cpu.json "
+                             "gathers several such files under 'sweeps'")
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     """The command: run a sweep, write its records and provenance."""
-    parser = argparse.ArgumentParser(
-        prog="python -m lstmlib.commands.long_range", description=__doc__.split(
-            "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cells", nargs="+", default=list(LAG_CELLS))
-    parser.add_argument("--tasks", nargs="+", default=["adding", "copy"])
-    parser.add_argument("--lags", nargs="+", type=int, default=[10, 20, 40])
-    parser.add_argument("--seeds", nargs="+", type=int, default=None,
-                        help="seeds to run (default: $LSTMLIB_SEED, or 0)")
-    parser.add_argument("--state-size", type=int, default=16)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--lr", type=float, default=1e-2)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     lags = args.lags
     if "copy" in args.tasks or "temporal order" in args.tasks:

@@ -27,6 +27,8 @@ from ..experiments.ptb import (POST_LEARNING_RATES, POST_PROTOCOL,
                                run_architectures, summarize_architectures,
                                zaremba_small_model)
 from ..seeds import seed_base
+from .arguments import (device, existing_folder, int_at_least,
+                        non_negative_int, positive_float, positive_int)
 
 __all__ = ["main"]
 
@@ -67,7 +69,9 @@ def _architectures(args) -> int:
         args.out_dir, variants=args.variants, lrs=args.lrs,
         trials=args.trials, base=base, state_size=args.state_size,
         vocab_limit=args.vocab_limit, data_root=args.data,
-        device=args.device, progress=args.progress, command=args.command)
+        device=args.device, progress=args.progress, command=args.command,
+        on_epoch=lambda r: print(f"{r.name}: {epoch_line(r, args.epochs)}",
+                                 flush=True))
     for row in summarize_architectures([load_record(p) for p in paths]):
         print(f"lr {row['lr']:.0e}  variant {row['variant']}  "
               f"perplexity {row['valid_perplexity']:7.2f}  "
@@ -80,57 +84,95 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lstmlib.commands.ptb",
         description="Full-scale language-model experiments of the book "
-                    "(Penn Treebank). Each run writes a JSON record.")
+                    "(Penn Treebank). Each run writes a JSON record after "
+                    "every epoch and prints one line per epoch.")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data", default=None, metavar="DIR",
-                        help="folder holding ptb/ (default: $LSTMLIB_DATA, "
-                             "the cache, or download)")
-    common.add_argument("--device", default="cpu",
-                        help="torch device (default: cpu)")
-    common.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default: 1)")
-    common.add_argument("--seed", type=int, default=None,
+    common.add_argument("--data", type=existing_folder, default=None,
+                        metavar="DIR",
+                        help="folder holding ptb/ptb.{train,valid,test}.txt "
+                             "(default: $LSTMLIB_DATA, else the cache "
+                             "~/.cache/lstmlib, downloading into it)")
+    common.add_argument("--device", type=device, default="cpu",
+                        help="torch device: cpu, cuda or cuda:N "
+                             "(default: %(default)s)")
+    common.add_argument("--threads", type=positive_int, default=1,
+                        help="torch CPU threads (default: %(default)s)")
+    common.add_argument("--seed", type=non_negative_int, default=None,
                         help="seed of the first run (default: "
                         "$LSTMLIB_SEED, or 0)")
-    common.add_argument("--max-train-tokens", type=int, default=None,
-                        metavar="N", help="train on the first N tokens only "
-                                          "(a small-scale run)")
+    common.add_argument("--max-train-tokens", type=positive_int,
+                        default=None, metavar="N",
+                        help="train on the first N tokens only, a "
+                             "small-scale run (default: all)")
     common.add_argument("--progress", action=argparse.BooleanOptionalAction,
-                        default=None, help="show progress bars (default: "
-                        "only on an interactive terminal outside CI)")
-    commands = parser.add_subparsers(dest="experiment", required=True)
+                        default=None, help="show progress bars within an "
+                        "epoch (default: only on an interactive terminal "
+                        "outside CI; the line per epoch is always printed)")
+    commands = parser.add_subparsers(dest="experiment", required=True,
+                                     metavar="{zaremba-small,architectures}")
 
     zaremba = commands.add_parser(
         "zaremba-small", parents=[common],
-        help="Zaremba et al. (2014), small non-regularised LSTM")
+        help="Zaremba et al. (2014), small non-regularised LSTM",
+        description="Zaremba et al. (2014), small non-regularised LSTM on "
+                    "Penn Treebank.")
     zaremba.add_argument("--implementation", choices=("lstmlib", "torch"),
-                         default="lstmlib")
-    zaremba.add_argument("--epochs", type=int, default=ZAREMBA_SMALL.epochs)
+                         default="lstmlib",
+                         help="two BasicLSTMCell layers (lstmlib) or "
+                              "nn.LSTM (torch), as a cross-check "
+                              "(default: %(default)s)")
+    zaremba.add_argument("--epochs", type=positive_int,
+                         default=ZAREMBA_SMALL.epochs,
+                         help="epochs to train (default: %(default)s)")
     zaremba.add_argument("--loss", choices=("sum-over-time", "token-mean"),
                          default="sum-over-time",
                          help="the loss differentiated: the sum over the "
                               "window's steps of the batch mean, as in "
-                              "Zaremba et al.'s code (default), or the mean "
-                              "over tokens (20 times smaller gradients)")
-    zaremba.add_argument("--out", required=True, metavar="FILE.json")
+                              "Zaremba et al.'s code, or the mean over "
+                              "tokens (20 times smaller gradients) "
+                              "(default: %(default)s)")
+    zaremba.add_argument("--out", required=True, metavar="FILE.json",
+                         help="where to write the record (required; the "
+                              "book's is lstmlib/results/zaremba_small/"
+                              "lstmlib.json)")
     zaremba.set_defaults(run=_zaremba)
 
     sweep = commands.add_parser(
         "architectures", parents=[common],
-        help="the source post's eight-architecture comparison")
-    sweep.add_argument("--out-dir", required=True, metavar="DIR")
+        help="the source post's eight-architecture comparison",
+        description="The source post's eight-architecture comparison: one "
+                    "record per (variant, learning rate, trial); runs whose "
+                    "record exists are skipped, so a sweep resumes.")
+    sweep.add_argument("--out-dir", required=True, metavar="DIR",
+                       help="folder for the records (required; the book's "
+                            "is lstmlib/results/eight_architectures)")
     sweep.add_argument("--variants", type=int, nargs="+",
                        default=sorted(LSTM_VARIANTS),
-                       choices=sorted(LSTM_VARIANTS))
-    sweep.add_argument("--lrs", type=float, nargs="+",
-                       default=list(POST_LEARNING_RATES))
-    sweep.add_argument("--trials", type=int, default=POST_TRIALS)
-    sweep.add_argument("--epochs", type=int, default=POST_PROTOCOL.epochs)
-    sweep.add_argument("--patience", type=int,
-                       default=POST_PROTOCOL.patience)
-    sweep.add_argument("--state-size", type=int, default=POST_STATE_SIZE)
-    sweep.add_argument("--vocab-limit", type=int, default=None, metavar="V",
-                       help="keep the V-1 most frequent words (small scale)")
+                       choices=sorted(LSTM_VARIANTS), metavar="V",
+                       help="architectures, 1 (pseudo LSTM) to 8 (basic "
+                            "LSTM) (default: all)")
+    sweep.add_argument("--lrs", type=positive_float, nargs="+",
+                       default=list(POST_LEARNING_RATES), metavar="LR",
+                       help="Adam learning rates (default: %s)" % " ".join(
+                           f"{lr:g}" for lr in POST_LEARNING_RATES))
+    sweep.add_argument("--trials", type=positive_int, default=POST_TRIALS,
+                       help="runs per (variant, learning rate), seeded "
+                            "--seed, --seed + 1, ... (default: %(default)s)")
+    sweep.add_argument("--epochs", type=positive_int,
+                       default=POST_PROTOCOL.epochs,
+                       help="most epochs per run (default: %(default)s)")
+    sweep.add_argument("--patience", type=positive_int,
+                       default=POST_PROTOCOL.patience,
+                       help="stop a run after this many epochs without a "
+                            "better validation loss (default: %(default)s)")
+    sweep.add_argument("--state-size", type=positive_int,
+                       default=POST_STATE_SIZE,
+                       help="units of the state and of the embedding "
+                            "(default: %(default)s)")
+    sweep.add_argument("--vocab-limit", type=int_at_least(2), default=None,
+                       metavar="V",
+                       help="keep the V-1 most frequent words, a "
+                            "small-scale run (default: all 10,000)")
     sweep.set_defaults(run=_architectures)
     return parser
 

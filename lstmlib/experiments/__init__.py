@@ -13,6 +13,8 @@
 * :mod:`.language_model`: word-level language models and their stateful
   truncated-BPTT trainer
 * :mod:`.ptb`: the full-scale Penn Treebank experiments
+* :mod:`.char_lm`: character-level LSTMs on Tiny Shakespeare and the
+  report of what their gates do
 
 The command lines that run the long experiments are in
 :mod:`lstmlib.commands`.

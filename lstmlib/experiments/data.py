@@ -196,7 +196,16 @@ def _download(url: str, destination: Path, expected: str) -> None:
             raise
         raise DownloadError(f"downloading {url} (expected SHA-256 "
                             f"{expected}) failed: {error!r}; nothing was "
-                            "saved") from error
+                            f"saved. {_offline_hint()}") from error
+
+
+def _offline_hint() -> str:
+    """How to use local copies of the data files without a network: for
+    the commands' ``--data`` and for ``LSTMLIB_DATA``."""
+    return (f"Offline, put the files in a folder laid out as "
+            f"{', '.join(SOURCES)} and pass it as --data DIR to the "
+            f"commands (python -m lstmlib.commands.ptb ...), or set "
+            f"{DATA_ENV} to it, or pass root=... to the loaders")
 
 
 def locate_data_file(relative: str, root: str | os.PathLike | None = None,
@@ -222,9 +231,10 @@ def locate_data_file(relative: str, root: str | os.PathLike | None = None,
         raise FileNotFoundError(
             f"{relative} not found in {where}. Set {DATA_ENV} to a folder "
             f"holding {relative} (for PTB: {', '.join(PTB_FILES)}; for "
-            f"Tiny Shakespeare: {TINY_SHAKESPEARE_FILE}), pass root=..., or "
-            f"download it from {url} (download=True does so into the "
-            f"cache, ~/.cache/lstmlib or ${CACHE_ENV})")
+            f"Tiny Shakespeare: {TINY_SHAKESPEARE_FILE}), pass that folder "
+            f"as --data DIR to the commands or as root=... to the "
+            f"loaders, or download it from {url} (download=True does so "
+            f"into the cache, ~/.cache/lstmlib or ${CACHE_ENV})")
     return _verified(path, expected)
 
 

@@ -47,7 +47,7 @@ What it costs (``benchmarks/ensembles.py``, one thread of a 2-core CPU):
 a training step of 10 stacked models with 16 units takes 2.7 to 4.2
 times one model's, 2.2 to 3.6 times less than the ten one by one; with
 64 units, where the arithmetic dominates, 4.5 to 6.1 times one model's
-(``benchmarks/results/ensembles_cpu.md``).
+(``lstmlib/results/benchmarks/ensembles_cpu.md``).
 
 Example: three GRUs on the adding problem, and the same run of member 1
 on its own.

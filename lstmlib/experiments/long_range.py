@@ -27,6 +27,7 @@ from ..analysis.initialization import initialize_recurrent_, orthogonal_
 from ..cells.recurrent import Cell
 from ..cells.registry import REGISTERED_CELLS
 from .._checks import check_finite_real, check_positive_int
+from ..records import RESULTS_FOLDER
 from ..seeds import seed_base, seed_or_base
 from .tasks import (ADDING_BASELINE_MSE, COPY_DELIMITER,
                     TEMPORAL_ORDER_BASELINE_CROSS_ENTROPY,
@@ -43,8 +44,9 @@ __all__ = ["LAG_CELLS", "LagTask", "LAG_TASKS", "LAG_RESULTS_FILE",
            "load_lag_results"]
 
 #: The CPU-scale sweeps the chapter plots, as written by
-#: :mod:`lstmlib.commands.long_range`.
-LAG_RESULTS_FILE = Path(__file__).with_name("long_range_cpu.json")
+#: :mod:`lstmlib.commands.long_range`: the committed result
+#: ``long_range_cpu.json`` (:func:`lstmlib.records.result_path`).
+LAG_RESULTS_FILE = RESULTS_FOLDER / "long_range_cpu.json"
 
 
 def _orthogonal_vanilla(input_size: int, state_size: int) -> Cell:

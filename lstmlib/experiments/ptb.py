@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -109,10 +109,14 @@ def run_architectures(out_dir: str | Path, *, variants: Iterable[int],
                       vocab_limit: int | None = None,
                       data_root: str | None = None, device: str = "cpu",
                       progress: bool | None = None,
-                      command: str = "") -> list[Path]:
+                      command: str = "",
+                      on_epoch: Callable[[RunRecord], None] | None = None
+                      ) -> list[Path]:
     """Run every (variant, learning rate, trial) of the sweep whose record
     is not yet in ``out_dir``; trial ``k`` is seeded with ``base.seed + k``.
-    Returns the paths of all the sweep's records."""
+    ``on_epoch``, if given, receives a run's record after each of its
+    epochs (once the partial record is saved). Returns the paths of all
+    the sweep's records."""
     corpus = load_ptb(data_root)
     if vocab_limit is not None:
         corpus = limit_vocabulary(corpus, vocab_limit)
@@ -135,10 +139,18 @@ def run_architectures(out_dir: str | Path, *, variants: Iterable[int],
                     name=f"variant {variant}, lr {lr:g}, trial {trial}",
                     command=command,
                     on_epoch=lambda r, p=path.with_suffix(".partial.json"):
-                    save_record(r, p))
+                    _saved_then(r, p, on_epoch))
                 save_record(record, path)
                 path.with_suffix(".partial.json").unlink(missing_ok=True)
     return paths
+
+
+def _saved_then(record: RunRecord, path: Path,
+                on_epoch: Callable[[RunRecord], None] | None) -> None:
+    """Save ``record`` to ``path``, then hand it to ``on_epoch``."""
+    save_record(record, path)
+    if on_epoch is not None:
+        on_epoch(record)
 
 
 def summarize_architectures(records: Sequence[RunRecord]) -> list[dict]:
