@@ -29,7 +29,7 @@ TEST_SOURCES := $(BOOK_SOURCES) $(shell find tests -type f -not -path '*/__pycac
 SITE         := _build/html/.built
 TESTED       := _build/.tested
 
-.PHONY: book test serve setup mathjax unit notebooks site browser clean \
+.PHONY: book test serve lab setup mathjax unit notebooks site browser clean \
         bench bench-compiled notebook-times test-compiled
 
 book: $(SITE)
@@ -103,6 +103,18 @@ notebooks: setup
 
 browser: $(SITE)
 	$(BIN)/python -m tests.browser_check _build/html
+
+# Jupyter in the venv, with the venv registered as a kernel named
+# "deriving-the-lstm", opened on the chapters (http://127.0.0.1:$(PORT)).
+lab: $(VENV)/.lab
+	$(BIN)/jupyter lab --ip 127.0.0.1 --port $(PORT) --notebook-dir book \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
+
+$(VENV)/.lab: $(VENV)/.installed
+	$(BIN)/pip install -q "jupyterlab>=4,<5"
+	$(BIN)/python -m ipykernel install --user --name deriving-the-lstm \
+	  --display-name "Deriving the LSTM (.venv)"
+	touch $@
 
 serve: $(SITE)
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html

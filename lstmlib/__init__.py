@@ -27,7 +27,8 @@ Chapter                            Modules
 =================================  ===========================================
 Recurrent neural networks          ``cells.recurrent``
 The vanilla RNN                    ``cells.vanilla``, ``cells.activations``,
-                                   ``cells.torch_interop``
+                                   ``cells.torch_interop``,
+                                   ``analysis.morphing``
 Vanishing sensitivity              ``analysis.sensitivity``
 Initialisation                     ``analysis.initialization``
 Backpropagation through time       ``analysis.bptt``
@@ -43,6 +44,8 @@ The LSTM's backward pass           ``analysis.lstm_backward``,
 What trained gates do on text      ``analysis.gate_statistics``,
                                    ``experiments.char_lm``,
                                    ``display.text_activations``
+From vanilla to gated, on a task   ``experiments.long_range``,
+                                   ``commands.gated_versus_vanilla``
 Long-range memory                  ``experiments.tasks``,
                                    ``experiments.long_range``,
                                    ``experiments.ensembles``

@@ -16,7 +16,12 @@ opened in headless Chromium. For each page the check asserts that
 * every local image exists, is non-empty, is served with HTTP 200 and is the
   kind of image its name says (PNG, JPEG, GIF, SVG, WebP);
 * every relative link points at a file of the site and, where it names a
-  fragment, at an element with that id.
+  fragment, at an element with that id;
+* at a desktop width (1280 px) and a phone width (390 px), nothing is cut
+  off and nothing makes the page scroll sideways: a script injected into the
+  served page (:data:`LAYOUT_PROBE`) reports every element of the article
+  whose content is clipped by ``overflow: hidden`` and every element that
+  reaches past the right edge of the window outside a box that scrolls.
 
 One line per page is printed; the exit status is 1 if any page has a problem,
 2 if the check cannot run. Without Chromium the check fails and says how to
@@ -29,7 +34,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import html as html_module
 import http.server
+import json
 import os
 import posixpath
 import re
@@ -71,6 +78,79 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     f"--virtual-time-budget={VIRTUAL_TIME_BUDGET_MS}",
 )
+
+# The window widths the layout is checked at: a desktop and a phone.
+LAYOUT_WIDTHS = ((1280, 900), (390, 844))
+LAYOUT_QUERY = "layout-probe"
+# A page of the site shown in a frame of the given width (a phone's width
+# cannot be had from a headless window, which is at least about 500 px wide):
+# /__layout__/<width>/<page>. The frame's probe posts its findings here.
+LAYOUT_FRAME_PREFIX = "/__layout__/"
+LAYOUT_FRAME = """<!DOCTYPE html><html><body style="margin:0">
+<iframe src="/{page}?{query}" style="width:{width}px;height:900px;border:0"></iframe>
+<script>
+window.addEventListener("message", event => {{
+  const report = document.createElement("pre");
+  report.id = "layout-report";
+  report.textContent = event.data;
+  document.body.appendChild(report);
+}});
+</script></body></html>"""
+# Injected at the end of a served page (?layout-probe): once MathJax has
+# typeset the page, it lists what is cut off (a child reaching past the
+# right edge of a box with overflow hidden) or reaches past the window's
+# right edge outside a box that scrolls,
+# as JSON, posted to the frame around it (LAYOUT_FRAME), which writes it into
+# <pre id="layout-report"> for --dump-dom to carry out.
+LAYOUT_PROBE = """<script>
+const layoutReport = found => {
+  if (window.parent !== window) window.parent.postMessage(JSON.stringify(found), "*");
+};
+(async () => {
+  await new Promise(done => setTimeout(done, 200));      // MathJax starts
+  try { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }
+  catch (error) {}
+  await new Promise(done => setTimeout(done, 300));      // layout settles
+  try { layoutReport(layoutProblems()); }
+  catch (error) { layoutReport(["the layout probe failed: " + error]); }
+})();
+function layoutProblems() {
+  const width = document.documentElement.clientWidth, found = [];
+  const name = el => "<" + el.tagName.toLowerCase() +
+    (el.className && typeof el.className === "string"
+       ? " class='" + el.className.trim().split(/\s+/).slice(0, 2).join(" ") + "'" : "") +
+    "> " + (el.textContent || el.getAttribute("src") || "").trim()
+       .replace(/\s+/g, " ").slice(0, 50);
+  const scrolls = el => { for (let a = el.parentElement; a; a = a.parentElement) {
+      const x = getComputedStyle(a).overflowX;
+      if (x === "auto" || x === "scroll") return true; } return false; };
+  const reported = [];
+  const inside = el => reported.some(r => r.contains(el));
+  const article = document.querySelector("article") || document.querySelector("main")
+    || document.body;
+  for (const el of article.querySelectorAll("*")) {
+    const math = el.closest("mjx-container");
+    if (inside(el) || (math && math !== el)) continue;   // MathJax's insides
+    const style = getComputedStyle(el), box = el.getBoundingClientRect();
+    if (style.display === "none" || style.visibility === "hidden" || box.width === 0) continue;
+    const hidden = style.overflowX === "hidden" || style.overflowX === "clip";
+    const beyond = hidden ? Math.max(0, ...Array.from(el.children, child =>
+        child.tagName === "MJX-ASSISTIVE-MML" ? 0
+          : child.getBoundingClientRect().right - box.right)) : 0;
+    if (beyond > 2) {
+      found.push("cut off by its box (" + Math.round(beyond) + " px): " + name(el));
+      reported.push(el);
+    } else if (box.right > width + 2 && !scrolls(el)) {
+      found.push("past the window's right edge (" + Math.round(box.right - width) +
+                 " px): " + name(el)); reported.push(el);
+    }
+  }
+  const sideways = document.documentElement.scrollWidth - width;
+  if (sideways > 2) found.push("the page scrolls sideways by " + sideways + " px");
+  return found;
+}
+</script>"""
+LAYOUT_REPORT = re.compile(r'<pre id="layout-report">(.*?)</pre>', re.S)
 
 # Pages Sphinx writes that are not chapters of the book.
 NON_PAGE_FILES = {"search.html", "genindex.html", "py-modindex.html"}
@@ -378,6 +458,15 @@ def check_rendered_dom(static_html: str, dom: str) -> list[str]:
     return problems
 
 
+def layout_problems(dom: str) -> list[str]:
+    """What :data:`LAYOUT_PROBE` found cut off or past the window's edge in a
+    rendered page; a page without its report is a problem too."""
+    report = LAYOUT_REPORT.search(dom)
+    if report is None:
+        return ["the layout probe did not report (MathJax or the page did not finish)"]
+    return json.loads(html_module.unescape(report.group(1)))
+
+
 def raw_dollar_math(text: str) -> list[str]:
     """The ``$...$`` spans of ``text`` that look like TeX MathJax did not typeset."""
     return [found.group(0) for found in RAW_DOLLAR_MATH.finditer(text)
@@ -406,13 +495,18 @@ class BrowserError(Exception):
     """Chromium did not deliver a page."""
 
 
-def render(chromium: str, url: str, screenshot: Path | None = None) -> str:
-    """The DOM of ``url`` after its scripts ran, from a fresh headless Chromium profile."""
+def render(chromium: str, url: str, screenshot: Path | None = None,
+           window: str | None = None) -> str:
+    """The DOM of ``url`` after its scripts ran, from a fresh headless Chromium profile,
+    in a window of ``window`` ("width,height") pixels if given."""
     with tempfile.TemporaryDirectory(prefix="browser-check-profile-") as profile:
         command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom"]
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
-            command += [f"--screenshot={screenshot}", f"--window-size={SCREENSHOT_WINDOW}"]
+            command += [f"--screenshot={screenshot}",
+                        f"--window-size={window or SCREENSHOT_WINDOW}"]
+        elif window is not None:
+            command.append(f"--window-size={window}")
         try:
             finished = subprocess.run(
                 [*command, url], capture_output=True, text=True, timeout=PAGE_TIMEOUT_S, check=False
@@ -427,10 +521,31 @@ def render(chromium: str, url: str, screenshot: Path | None = None) -> str:
 
 # -- serving the site ----------------------------------------------------------------
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves files without logging every request."""
+    """Serves files without logging every request; a page asked for with
+    ``?layout-probe`` comes with :data:`LAYOUT_PROBE` injected."""
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path.startswith(LAYOUT_FRAME_PREFIX):
+            width, page = url.path[len(LAYOUT_FRAME_PREFIX):].split("/", 1)
+            body = LAYOUT_FRAME.format(page=page, query=LAYOUT_QUERY,
+                                       width=int(width)).encode("utf-8")
+        elif url.query == LAYOUT_QUERY and url.path.endswith(".html"):
+            file = Path(self.translate_path(url.path))
+            if not file.is_file():
+                return self.send_error(404)
+            body = file.read_text(encoding="utf-8").replace(
+                "</body>", LAYOUT_PROBE + "</body>", 1).encode("utf-8")
+        else:
+            return super().do_GET()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 class _SiteServer(http.server.ThreadingHTTPServer):
@@ -480,9 +595,14 @@ def check_page(site: Path, page: str, base_url: str, chromium: str,
     screenshot = screenshots / PurePosixPath(page).with_suffix(".png") if screenshots else None
     try:
         dom = render(chromium, f"{base_url}/{quote(page)}", screenshot)
+        problems += check_rendered_dom(html, dom)
+        for width, height in LAYOUT_WIDTHS if not refresh_target(html) else ():
+            probed = render(chromium, f"{base_url}{LAYOUT_FRAME_PREFIX}{width}/{quote(page)}",
+                            window=f"{width + 100},{height}")
+            problems += [f"at {width} px: {problem}" for problem in layout_problems(probed)]
     except BrowserError as error:
         return problems + [str(error)]
-    return problems + check_rendered_dom(html, dom)
+    return problems
 
 
 def check_site(site: Path, chromium: str, screenshots: Path | None = None) -> dict[str, list[str]]:

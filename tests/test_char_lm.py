@@ -1,12 +1,14 @@
 """lstmlib.experiments.char_lm, its command line (at a tiny size) and the
 text-activation picture."""
 import json
+import math
 
 import matplotlib
 import pytest
 import torch
 
 from lstmlib.analysis.gate_statistics import unit_correlations
+from lstmlib.analysis.lstm_backward import LSTMStates
 from lstmlib.cells.lstm import BasicLSTMCell
 from lstmlib.cells.recurrent import Recurrent
 from lstmlib.commands.char_lm import main
@@ -112,6 +114,19 @@ def test_gate_report_holds_plain_numbers_that_agree_with_the_measurements():
         gate_report(states, text[:-1])
 
 
+def test_a_forget_gate_stuck_open_gives_an_infinite_time_constant():
+    text = "ab\nab\n"
+    T, n = len(text), 4
+    f = torch.full((T, 1, n), 0.5)
+    f[..., 3] = 1.0                                      # never forgets
+    h = torch.randn(T + 1, 1, n)
+    states = LSTMStates(h, h.clone(), f, f, f, f)
+    taus = gate_report([states], text)["layers"][0]["time_constants"]
+    assert math.isinf(taus["units"][3]) and math.isinf(taus["max"])
+    assert taus["median"] == pytest.approx(1 / math.log(2))
+    assert math.isinf(taus["q90"])                       # not nan
+
+
 def test_the_command_at_a_tiny_size_writes_a_record(tmp_path, monkeypatch,
                                                     capsys):
     monkeypatch.setattr("lstmlib.commands.char_lm.load_tiny_shakespeare",
@@ -142,12 +157,17 @@ def test_the_command_at_a_tiny_size_writes_a_record(tmp_path, monkeypatch,
     assert again["after_training"] == record["after_training"]
 
 
-def test_the_command_explains_itself(capsys):
+def test_the_command_explains_itself_and_refuses_bad_options(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert "--state-size" in out and "--analysis-chars" in out
+    for bad in (["--state-size", "0"], ["--lr", "-1"], ["--seed", "-2"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(bad + ["--out", "never.json"])
+        assert exit_.value.code == 2
+        assert f"argument {bad[0]}: expected" in capsys.readouterr().err
 
 
 def test_text_activation_draws_a_cell_and_a_glyph_per_character():

@@ -123,7 +123,15 @@ def test_repository_url_lives_in_one_place():
         if path.is_file() and path.suffix in {".py", ".yml", ".yaml", ".toml", ".md", ".cfg"}:
             if url in path.read_text(errors="ignore"):
                 holders.append(path.relative_to(ROOT).as_posix())
-    assert holders == ["_config.yml"]
+    assert sorted(holders) == ["README.md", "_config.yml"]
+
+
+def test_the_readme_shows_the_real_url_not_placeholders():
+    """The README links the configured repository (the test above fails
+    if _config.yml names another) and holds no placeholder for it."""
+    text = (ROOT / "README.md").read_text()
+    assert notebooks.repository_url() in text
+    assert "<owner>" not in text and "<repository URL>" not in text
 
 
 # -- dependencies -----------------------------------------------------------------

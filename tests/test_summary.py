@@ -43,7 +43,7 @@ def derivation_chapters() -> set:
 def test_every_cell_of_the_derivation_has_a_row_in_the_registrys_order():
     rows = [entry.registered for entry in CELLS]
     chapters = derivation_chapters()
-    assert len(chapters) == 13
+    assert len(chapters) >= 13                  # Parts I and II grow
     assert list(dict.fromkeys(rows)) == [
         c.name for c in REGISTERED_CELLS if c.chapter in chapters]
     for entry in CELLS:

@@ -268,7 +268,9 @@ def time_constants(forget_gates: Tensor) -> Tensor:
                          "(0, 1]")
     flat = forget_gates.reshape(-1, forget_gates.shape[-1]).double()
     mean_log = flat.log().mean(0)                           # ⟨ln f⟩ ≤ 0
-    return (-1 / mean_log).to(forget_gates.dtype)           # -1/0 = inf
+    tau = torch.where(mean_log < 0, -1 / mean_log,
+                      torch.full_like(mean_log, math.inf))  # ⟨ln f⟩ = 0: ∞
+    return tau.to(forget_gates.dtype)
 
 
 def forget_bias_time_constant(forget_bias: float) -> float:

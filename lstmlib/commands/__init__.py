@@ -1,6 +1,8 @@
 """The command lines of the long experiments (run with ``python -m``).
 
 * ``python -m lstmlib.commands.long_range``: the long-range sweeps
+* ``python -m lstmlib.commands.gated_versus_vanilla``: Part II's closing
+  test, gated cells against the orthogonal vanilla RNN over seed ensembles
 * ``python -m lstmlib.commands.ptb``: the full-scale Penn Treebank runs
 * ``python -m lstmlib.commands.char_lm``: the full-scale character-level
   LSTM and its gate report

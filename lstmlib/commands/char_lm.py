@@ -42,6 +42,8 @@ from ..experiments.data import load_tiny_shakespeare
 from ..experiments.language_model import (LMConfig, epoch_line,
                                           train_language_model)
 from ..records import versions, write_json_atomically
+from .arguments import (device, existing_folder, non_negative_int,
+                        positive_float, positive_int)
 from ..seeds import seed_base
 
 __all__ = ["main"]
@@ -53,33 +55,51 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m lstmlib.commands.char_lm",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--out", required=True, metavar="FILE.json")
-    parser.add_argument("--data", default=None, metavar="DIR",
-                        help="folder holding tinyshakespeare/ (default: "
-                             "$LSTMLIB_DATA, the cache, or download)")
-    parser.add_argument("--layers", type=int, default=CHAR_LM_LAYERS)
-    parser.add_argument("--state-size", type=int, default=CHAR_LM_STATE_SIZE)
-    parser.add_argument("--embedding-size", type=int,
-                        default=CHAR_LM_EMBEDDING)
-    parser.add_argument("--forget-bias", type=float, default=1.0)
-    parser.add_argument("--epochs", type=int, default=full.epochs)
-    parser.add_argument("--batch-size", type=int, default=full.batch_size)
-    parser.add_argument("--bptt", type=int, default=full.bptt)
-    parser.add_argument("--lr", type=float, default=full.lr)
-    parser.add_argument("--patience", type=int, default=full.patience)
-    parser.add_argument("--max-train-tokens", type=int, default=None,
-                        metavar="N", help="train on the first N characters "
-                                          "only (a small-scale run)")
-    parser.add_argument("--analysis-chars", type=int, default=20_000,
-                        metavar="N", help="measure the gates on the first N "
-                                          "characters of the test split")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="default: $LSTMLIB_SEED, or 0")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", required=True, metavar="FILE.json",
+                        help="where to write the record")
+    parser.add_argument("--data", type=existing_folder, default=None,
+                        metavar="DIR",
+                        help="folder holding tinyshakespeare/; None: "
+                             "$LSTMLIB_DATA, the cache, or a download")
+    parser.add_argument("--layers", type=positive_int,
+                        default=CHAR_LM_LAYERS, help="LSTM layers")
+    parser.add_argument("--state-size", type=positive_int,
+                        default=CHAR_LM_STATE_SIZE, help="units per layer")
+    parser.add_argument("--embedding-size", type=positive_int,
+                        default=CHAR_LM_EMBEDDING,
+                        help="size of the character embedding")
+    parser.add_argument("--forget-bias", type=float, default=1.0,
+                        help="initial forget-gate bias b_f")
+    parser.add_argument("--epochs", type=positive_int, default=full.epochs,
+                        help="passes over the training text, at most")
+    parser.add_argument("--batch-size", type=positive_int,
+                        default=full.batch_size, help="parallel streams")
+    parser.add_argument("--bptt", type=positive_int, default=full.bptt,
+                        help="steps per truncated-BPTT window")
+    parser.add_argument("--lr", type=positive_float, default=full.lr,
+                        help="Adam's learning rate")
+    parser.add_argument("--patience", type=positive_int,
+                        default=full.patience,
+                        help="epochs without a better validation loss "
+                             "before stopping")
+    parser.add_argument("--max-train-tokens", type=positive_int,
+                        default=None, metavar="N",
+                        help="train on the first N characters only (a "
+                             "small-scale run); None: all")
+    parser.add_argument("--analysis-chars", type=positive_int,
+                        default=20_000, metavar="N",
+                        help="measure the gates on the first N characters "
+                             "of the test split")
+    parser.add_argument("--seed", type=non_negative_int, default=None,
+                        help="seed of the model and the batches; None: "
+                             "$LSTMLIB_SEED, or 0")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="torch CPU threads")
+    parser.add_argument("--device", type=device, default="cpu",
+                        help="torch device")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction,
-                        default=None, help="progress bars (default: only on "
-                                           "an interactive terminal)")
+                        default=None, help="progress bars; None: only on "
+                                           "an interactive terminal")
     return parser
 
 

@@ -67,25 +67,47 @@ def main(argv: Sequence[str] | None = None) -> dict:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--contestants", nargs="+",
-                        default=DEFAULT_CONTESTANTS)
+                        default=DEFAULT_CONTESTANTS, metavar="CELL[:SIZE]",
+                        help="cells of LAG_CELLS, each with an optional "
+                             "state size (default: 'vanilla RNN' "
+                             "'vanilla RNN:33' GRU 'basic LSTM')")
     parser.add_argument("--tasks", nargs="+", default=["adding"],
-                        choices=list(LAG_TASKS))
+                        choices=list(LAG_TASKS), metavar="TASK",
+                        help=f"tasks, among: {', '.join(LAG_TASKS)} "
+                             "(quote 'temporal order') (default: adding)")
     parser.add_argument("--lags", nargs="+", type=positive_int,
-                        default=[10, 20, 40, 80])
+                        default=[10, 20, 40, 80], metavar="T",
+                        help="lags T (default: 10 20 40 80)")
     parser.add_argument("--runs", type=positive_int, default=20,
-                        help="seeds per contestant and lag")
+                        help="seeds per contestant and lag, trained as one "
+                             "seed ensemble (default: %(default)s)")
     parser.add_argument("--offset", type=non_negative_int, default=1000,
-                        help="the seeds are lstmlib.seeds(runs, offset): "
-                             "$LSTMLIB_SEED + offset, ...")
-    parser.add_argument("--state-size", type=positive_int, default=16)
-    parser.add_argument("--batch-size", type=positive_int, default=64)
-    parser.add_argument("--steps", type=positive_int, default=600)
-    parser.add_argument("--lr", type=positive_float, default=1e-2)
+                        help="the seeds are lstmlib.seeds(runs, offset), "
+                             "from $LSTMLIB_SEED + offset on "
+                             "(default: %(default)s)")
+    parser.add_argument("--state-size", type=positive_int, default=16,
+                        help="units of a contestant without ':SIZE' "
+                             "(default: %(default)s)")
+    parser.add_argument("--batch-size", type=positive_int, default=64,
+                        help="sequences per training step "
+                             "(default: %(default)s)")
+    parser.add_argument("--steps", type=positive_int, default=600,
+                        help="most training steps per run; a run stops "
+                             "early once its training loss is below the "
+                             "solved threshold (default: %(default)s)")
+    parser.add_argument("--lr", type=positive_float, default=1e-2,
+                        help="Adam learning rate (default: %(default)s)")
     parser.add_argument("--solved-fraction", type=positive_float,
-                        default=0.1, help="solved: held-out loss below this "
-                        "fraction of the task's chance loss (below 1)")
-    parser.add_argument("--threads", type=positive_int, default=1)
-    parser.add_argument("--out", required=True)
+                        default=0.1,
+                        help="solved: held-out loss below this fraction of "
+                             "the task's chance loss, below 1 "
+                             "(default: %(default)s)")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="torch CPU threads (default: %(default)s)")
+    parser.add_argument("--out", required=True, metavar="FILE.json",
+                        help="where to write the records (required); the "
+                             "book's are in lstmlib/results/"
+                             "gated_versus_vanilla/")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:

@@ -4,6 +4,8 @@
   offline copies) and batching for truncated BPTT
 * :mod:`.tasks`: the synthetic sequence tasks and their chance baselines
 * :mod:`.training`: small, seeded training loops for the synthetic tasks
+* :mod:`.streams`: a continual marked-recall stream and truncated BPTT
+  with the state carried across windows
 * :mod:`.ensembles`: K seeds of one small model trained at once, equal to
   K separate runs
 * :mod:`.seed_statistics`: median and spread, success rates with their

@@ -197,7 +197,6 @@ def gate_report(states: Sequence[LSTMStates], text: str, *,
                                 "left_mean": left.mean().item(),
                                 "right_mean": right.mean().item()}
         tau = time_constants(kept.f).double()                   # (n,)
-        quantiles = torch.tensor([0.1, 0.5, 0.9], dtype=tau.dtype)
         found = {}
         for name, signal in signals.items():
             r = {part: unit_correlations(a, signal)
@@ -212,11 +211,23 @@ def gate_report(states: Sequence[LSTMStates], text: str, *,
             "saturation": saturation,
             "time_constants": {
                 "units": tau.tolist(),
-                "q10": torch.quantile(tau, quantiles[0]).item(),
-                "median": torch.quantile(tau, quantiles[1]).item(),
-                "q90": torch.quantile(tau, quantiles[2]).item(),
+                "q10": _quantile(tau, 0.1),
+                "median": _quantile(tau, 0.5),
+                "q90": _quantile(tau, 0.9),
                 "max": tau.max().item()},
             "signals": found})
     return {"text": text[:trace_length], "forget_bias": forget_bias,
             "initial_time_constant": forget_bias_time_constant(forget_bias),
             "memoryless_r": memoryless, "layers": layers}
+
+
+def _quantile(values: Tensor, q: float) -> float:
+    """The ``q``-quantile of ``values`` (linear interpolation, as
+    ``torch.quantile``), where a value may be ``inf`` (a forget gate that
+    is exactly 1 throughout): ``torch.quantile`` gives ``nan`` there."""
+    ordered = values.sort().values
+    position = q * (ordered.numel() - 1)
+    low, weight = int(position), position - int(position)
+    if weight == 0:
+        return ordered[low].item()
+    return (ordered[low] + weight * (ordered[low + 1] - ordered[low])).item()

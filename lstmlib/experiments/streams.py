@@ -3,10 +3,12 @@ across it.
 
 Most of the book's tasks are episodes: every sequence starts from the zero
 state. Gers, Schmidhuber and Cummins (2000) trained LSTMs on a *continual*
-stream instead, cut into windows for truncated backpropagation through
-time, with the state carried from one window to the next and never reset.
-That is where a cell whose state nothing bounds is put to the test: its
-state has the whole stream to drift in, not one short episode.
+input stream instead, never cut into episodes, so that nothing reset the
+state. Here such a stream is cut into windows for truncated
+backpropagation through time, with the state carried from one window to
+the next and never reset. That is where a cell whose state nothing bounds
+is put to the test: its state has the whole stream to drift in, not one
+short episode.
 
 * :class:`MarkedRecallStream`: B endless streams of random values, some of
   them marked; the target at every step is the most recently marked value.
