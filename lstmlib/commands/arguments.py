@@ -24,7 +24,8 @@ from pathlib import Path
 import torch
 
 __all__ = ["positive_int", "non_negative_int", "int_at_least",
-           "positive_float", "existing_folder", "device"]
+           "positive_float", "existing_folder", "device",
+           "add_machine_options", "add_budget_options", "add_patience_option"]
 
 
 def _number(text: str, kind: type, expected: str):
@@ -39,34 +40,25 @@ def _number(text: str, kind: type, expected: str):
     return value
 
 
-def positive_int(text: str) -> int:
-    """An integer ≥ 1 (a number of epochs, steps, units, threads...)."""
-    value = _number(text, int, "a positive integer")
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got {text!r}")
-    return value
+def int_at_least(smallest: int, expected: str | None = None):
+    """The type of an integer ≥ ``smallest``; ``expected`` says what it
+    is in the error (default "an integer >= smallest")."""
+    expected = expected or f"an integer >= {smallest}"
 
-
-def non_negative_int(text: str) -> int:
-    """An integer ≥ 0 (a seed)."""
-    value = _number(text, int, "an integer >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-def int_at_least(smallest: int):
-    """The type of an integer ≥ ``smallest``."""
     def check(text: str) -> int:
-        value = _number(text, int, f"an integer >= {smallest}")
+        value = _number(text, int, expected)
         if value < smallest:
             raise argparse.ArgumentTypeError(
-                f"expected an integer >= {smallest}, got {text!r}")
+                f"expected {expected}, got {text!r}")
         return value
     check.__name__ = f"int_at_least_{smallest}"
     return check
+
+
+#: An integer ≥ 1 (a number of epochs, steps, units, threads...).
+positive_int = int_at_least(1, "a positive integer")
+#: An integer ≥ 0 (a seed).
+non_negative_int = int_at_least(0)
 
 
 def positive_float(text: str) -> float:
@@ -107,3 +99,41 @@ def device(text: str) -> str:
                 f"expected a CUDA device index below "
                 f"{torch.cuda.device_count()}, got {text!r}")
     return text
+
+
+def add_machine_options(parser: argparse.ArgumentParser, *,
+                        device_option: bool = True) -> None:
+    """``--threads`` (torch's CPU threads) and, unless ``device_option`` is
+    False, ``--device``: where a command runs, the same in every command."""
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="torch CPU threads (default: %(default)s)")
+    if device_option:
+        parser.add_argument("--device", type=device, default="cpu",
+                            help="torch device: cpu, cuda or cuda:N "
+                                 "(default: %(default)s)")
+
+
+def add_budget_options(parser: argparse.ArgumentParser, *, steps: int,
+                       state_help: str) -> None:
+    """The training budget of a run on a synthetic task: ``--state-size``,
+    ``--batch-size``, ``--steps`` (the most, with an early stop once the
+    task counts as solved) and Adam's ``--lr``."""
+    parser.add_argument("--state-size", type=positive_int, default=16,
+                        help=f"{state_help} (default: %(default)s)")
+    parser.add_argument("--batch-size", type=positive_int, default=64,
+                        help="sequences per training step "
+                             "(default: %(default)s)")
+    parser.add_argument("--steps", type=positive_int, default=steps,
+                        help="most training steps per run; a run stops "
+                             "early once its training loss is below the "
+                             "solved threshold (default: %(default)s)")
+    parser.add_argument("--lr", type=positive_float, default=1e-2,
+                        help="Adam learning rate (default: %(default)s)")
+
+
+def add_patience_option(parser: argparse.ArgumentParser,
+                        default: int) -> None:
+    """``--patience``: the early stop of a language-model run."""
+    parser.add_argument("--patience", type=positive_int, default=default,
+                        help="stop a run after this many epochs without a "
+                             "better validation loss (default: %(default)s)")

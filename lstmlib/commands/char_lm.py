@@ -42,8 +42,8 @@ from ..experiments.data import load_tiny_shakespeare
 from ..experiments.language_model import (LMConfig, epoch_line,
                                           train_language_model)
 from ..records import versions, write_json_atomically
-from .arguments import (device, existing_folder, non_negative_int,
-                        positive_float, positive_int)
+from .arguments import (existing_folder, non_negative_int, positive_float,
+                        positive_int, add_machine_options, add_patience_option)
 from ..seeds import seed_base
 
 __all__ = ["main"]
@@ -78,10 +78,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="steps per truncated-BPTT window")
     parser.add_argument("--lr", type=positive_float, default=full.lr,
                         help="Adam's learning rate")
-    parser.add_argument("--patience", type=positive_int,
-                        default=full.patience,
-                        help="epochs without a better validation loss "
-                             "before stopping")
+    add_patience_option(parser, full.patience)
     parser.add_argument("--max-train-tokens", type=positive_int,
                         default=None, metavar="N",
                         help="train on the first N characters only (a "
@@ -93,10 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=non_negative_int, default=None,
                         help="seed of the model and the batches; None: "
                              "$LSTMLIB_SEED, or 0")
-    parser.add_argument("--threads", type=positive_int, default=1,
-                        help="torch CPU threads")
-    parser.add_argument("--device", type=device, default="cpu",
-                        help="torch device")
+    add_machine_options(parser)
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction,
                         default=None, help="progress bars; None: only on "
                                            "an interactive terminal")

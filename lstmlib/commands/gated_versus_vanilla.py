@@ -28,7 +28,8 @@ import torch
 
 from ..experiments.long_range import (LAG_CELLS, LAG_TASKS, lag_model,
                                       solve_lag_task_seeds)
-from .arguments import non_negative_int, positive_float, positive_int
+from .arguments import (non_negative_int, positive_float, positive_int,
+                        add_machine_options, add_budget_options)
 from ..records import versions, write_json_atomically
 from ..seeds import seeds as consecutive_seeds
 
@@ -85,25 +86,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
                         help="the seeds are lstmlib.seeds(runs, offset), "
                              "from $LSTMLIB_SEED + offset on "
                              "(default: %(default)s)")
-    parser.add_argument("--state-size", type=positive_int, default=16,
-                        help="units of a contestant without ':SIZE' "
-                             "(default: %(default)s)")
-    parser.add_argument("--batch-size", type=positive_int, default=64,
-                        help="sequences per training step "
-                             "(default: %(default)s)")
-    parser.add_argument("--steps", type=positive_int, default=600,
-                        help="most training steps per run; a run stops "
-                             "early once its training loss is below the "
-                             "solved threshold (default: %(default)s)")
-    parser.add_argument("--lr", type=positive_float, default=1e-2,
-                        help="Adam learning rate (default: %(default)s)")
+    add_budget_options(parser, steps=600,
+                       state_help="units of a contestant without ':SIZE'")
     parser.add_argument("--solved-fraction", type=positive_float,
                         default=0.1,
                         help="solved: held-out loss below this fraction of "
                              "the task's chance loss, below 1 "
                              "(default: %(default)s)")
-    parser.add_argument("--threads", type=positive_int, default=1,
-                        help="torch CPU threads (default: %(default)s)")
+    add_machine_options(parser, device_option=False)
     parser.add_argument("--out", required=True, metavar="FILE.json",
                         help="where to write the records (required); the "
                              "book's are in lstmlib/results/"

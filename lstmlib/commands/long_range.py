@@ -22,8 +22,8 @@ import torch
 
 from ..experiments.long_range import LAG_CELLS, LAG_TASKS, lag_sweep
 from ..records import versions, write_json_atomically
-from .arguments import (device, non_negative_int, positive_float,
-                        positive_int)
+from .arguments import (non_negative_int, positive_int, add_machine_options,
+                        add_budget_options)
 
 __all__ = ["main"]
 
@@ -50,22 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", nargs="+", type=non_negative_int,
                         default=None, metavar="SEED",
                         help="seeds to run (default: $LSTMLIB_SEED, or 0)")
-    parser.add_argument("--state-size", type=positive_int, default=16,
-                        help="units of each cell (default: %(default)s)")
-    parser.add_argument("--batch-size", type=positive_int, default=64,
-                        help="sequences per training step "
-                             "(default: %(default)s)")
-    parser.add_argument("--steps", type=positive_int, default=400,
-                        help="most training steps per run; a run stops "
-                             "early once its training loss is below the "
-                             "solved threshold (default: %(default)s)")
-    parser.add_argument("--lr", type=positive_float, default=1e-2,
-                        help="Adam learning rate (default: %(default)s)")
-    parser.add_argument("--threads", type=positive_int, default=1,
-                        help="torch CPU threads (default: %(default)s)")
-    parser.add_argument("--device", type=device, default="cpu",
-                        help="torch device: cpu, cuda or cuda:N "
-                             "(default: %(default)s)")
+    add_budget_options(parser, steps=400, state_help="units of each cell")
+    add_machine_options(parser)
     parser.add_argument("--out", required=True, metavar="FILE.json",
                         help="where to write the sweep (required); the "
                              "book's lstmlib/results/long_range_cpu.json "

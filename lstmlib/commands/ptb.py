@@ -27,8 +27,9 @@ from ..experiments.ptb import (POST_LEARNING_RATES, POST_PROTOCOL,
                                run_architectures, summarize_architectures,
                                zaremba_small_model)
 from ..seeds import seed_base
-from .arguments import (device, existing_folder, int_at_least,
-                        non_negative_int, positive_float, positive_int)
+from .arguments import (existing_folder, int_at_least, non_negative_int,
+                        positive_float, positive_int, add_machine_options,
+                        add_patience_option)
 
 __all__ = ["main"]
 
@@ -92,11 +93,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="folder holding ptb/ptb.{train,valid,test}.txt "
                              "(default: $LSTMLIB_DATA, else the cache "
                              "~/.cache/lstmlib, downloading into it)")
-    common.add_argument("--device", type=device, default="cpu",
-                        help="torch device: cpu, cuda or cuda:N "
-                             "(default: %(default)s)")
-    common.add_argument("--threads", type=positive_int, default=1,
-                        help="torch CPU threads (default: %(default)s)")
+    add_machine_options(common)
     common.add_argument("--seed", type=non_negative_int, default=None,
                         help="seed of the first run (default: "
                         "$LSTMLIB_SEED, or 0)")
@@ -161,10 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--epochs", type=positive_int,
                        default=POST_PROTOCOL.epochs,
                        help="most epochs per run (default: %(default)s)")
-    sweep.add_argument("--patience", type=positive_int,
-                       default=POST_PROTOCOL.patience,
-                       help="stop a run after this many epochs without a "
-                            "better validation loss (default: %(default)s)")
+    add_patience_option(sweep, POST_PROTOCOL.patience)
     sweep.add_argument("--state-size", type=positive_int,
                        default=POST_STATE_SIZE,
                        help="units of the state and of the embedding "
