@@ -29,7 +29,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..cells.recurrent import Cell, Recurrent, State
 from .._checks import check_positive_int
-from ..experiments.ensembles import clip_stacked_grad_norm_
+from ..experiments.ensembles import step_stacked_
 from ..experiments.training import train_regression
 
 __all__ = ["DriftLog", "GateTrajectory", "gate_trajectory",
@@ -253,12 +253,7 @@ def train_ensemble_logging_drift(
         xs, targets = zip(*(make_batch(g) for g in generators))
         value = losses_of_all(params, buffers, torch.stack(xs),
                               torch.stack(targets))           # (K,)
-        optimiser.zero_grad()
-        value.sum().backward()          # the models share no parameter
-        if clip_norm is not None:
-            clip_stacked_grad_norm_([p.grad for p in params.values()
-                                     if p.grad is not None], clip_norm)
-        optimiser.step()
+        step_stacked_(optimiser, value, list(params.values()), clip_norm)
         losses.append(value.detach())
     probe_now(steps)
     logs = []

@@ -98,7 +98,7 @@ from ..cells.vanilla import VanillaRNNCell
 
 __all__ = ["Ensemble", "train_ensemble", "ensemble_fast_path",
            "StackedLSTM", "StackedGRU", "StackedVanillaRNN",
-           "MODEL_KINDS", "clip_stacked_grad_norm_"]
+           "MODEL_KINDS", "clip_stacked_grad_norm_", "step_stacked_"]
 
 #: The model classes an :class:`Ensemble` stacks (exactly these classes).
 MODEL_KINDS = (FinalStateRegressor, FinalStateClassifier, PerStepClassifier)
@@ -543,6 +543,21 @@ def clip_stacked_grad_norm_(grads: Sequence[Tensor],
         g.mul_(coef.view(-1, *[1] * (g.dim() - 1)))
     return total
 
+
+
+def step_stacked_(optimiser: torch.optim.Optimizer, losses: Tensor,
+                  params: Sequence[Tensor], clip_norm: float | None) -> None:
+    """One update of K stacked members from their losses ``(K,)``:
+    backpropagate their sum (the members share no parameter, so each
+    member's gradient is its own loss's), clip each member's gradient to
+    ``clip_norm`` (:func:`clip_stacked_grad_norm_`; ``None``: no clipping)
+    and step ``optimiser``."""
+    optimiser.zero_grad()
+    losses.sum().backward()
+    if clip_norm is not None:
+        clip_stacked_grad_norm_([p.grad for p in params
+                                 if p.grad is not None], clip_norm)
+    optimiser.step()
 
 class Ensemble(nn.Module):
     """K models of one kind with their parameters stacked: member k's

@@ -42,7 +42,7 @@ from torch.nn import functional as F
 
 from .._checks import check_positive_int
 from ..cells.recurrent import Cell, Recurrent, State, state_parts
-from .ensembles import clip_stacked_grad_norm_
+from .ensembles import step_stacked_
 
 __all__ = ["MARKED_RECALL_BASELINE_MSE", "MarkedRecallStream",
            "StreamRegressor", "StreamTraining", "train_on_stream"]
@@ -219,12 +219,7 @@ def train_on_stream(
         start = state if carry_state else zeros()
         value, state = losses_of_all(params, buffers, torch.stack(xs),
                                      torch.stack(targets), start)   # (K,)
-        optimiser.zero_grad()
-        value.sum().backward()          # the models share no parameter
-        if clip_norm is not None:
-            clip_stacked_grad_norm_([p.grad for p in params.values()
-                                     if p.grad is not None], clip_norm)
-        optimiser.step()
+        step_stacked_(optimiser, value, list(params.values()), clip_norm)
         state = _stacked(state, Tensor.detach)    # truncate: no gradient
         whole = torch.cat(state_parts(state), dim=-1)   # (K, B, n·parts)
         losses.append(value.detach())
