@@ -371,3 +371,24 @@ def test_the_whole_check_fails_on_a_broken_link_and_bad_tex(tiny_book: Path, cap
     assert "broken link 'book/missing.html#part'" in out
     assert "MathJax error: Missing argument for \\frac" in out
     assert "undefined TeX macro \\undefinedmacro" in out
+
+
+def test_the_layout_check_finds_what_is_cut_off_or_too_wide(tiny_book: Path, capsys):
+    """A box that hides its overflow cuts its content off at any width; at
+    390 px a 600-px line also reaches past the window, at 1280 px it does
+    not; a wide element inside a box that scrolls is fine at both widths."""
+    index = tiny_book / "index.html"
+    index.write_text(index.read_text().replace("<p>The state", (
+        '<article><p style="white-space:nowrap;width:600px">a line 600 pixels long</p>'
+        '<div style="overflow:hidden;width:300px"><div style="width:350px">hidden</div></div>'
+        '<div style="overflow-x:auto"><div style="width:900px">scrolls</div></div>'
+        "</article><p>The state")))
+    status = main([str(tiny_book)])
+    out = capsys.readouterr().out
+    assert status == 1, out
+    assert "at 390 px: past the window's right edge" in out and "a line 600 pixels" in out
+    assert "at 390 px: cut off by its box (50 px)" in out and "hidden" in out
+    assert "at 390 px: the page scrolls sideways" in out
+    assert "at 1280 px: cut off by its box (50 px)" in out
+    assert "at 1280 px: past" not in out and "at 1280 px: the page" not in out
+    assert "> scrolls" not in out                # inside a box that scrolls
