@@ -29,7 +29,7 @@ TEST_SOURCES := $(BOOK_SOURCES) $(shell find tests -type f -not -path '*/__pycac
 SITE         := _build/html/.built
 TESTED       := _build/.tested
 
-.PHONY: book test serve lab setup mathjax unit notebooks site browser clean \
+.PHONY: book test serve lab setup mathjax unit notebooks checks site browser clean \
         bench bench-compiled notebook-times test-compiled
 
 book: $(SITE)
@@ -41,9 +41,17 @@ book: $(SITE)
 # passed (force a rerun with `make -B test`).
 test: $(TESTED)
 
-$(TESTED): $(SITE) $(TEST_SOURCES)
-	$(MAKE) unit notebooks browser
+# The site build and the tests execute the chapters at two seed bases; they
+# run side by side, one core each (each chapter uses one thread), then the
+# browser checks the site.
+$(TESTED): $(VENV)/.installed $(MATHJAX) $(BOOK_SOURCES) $(TEST_SOURCES)
+	$(MAKE) -j2 site checks
+	$(MAKE) browser
 	touch $@
+
+# The unit tests, then every chapter under nbval: one after the other.
+checks: setup
+	$(MAKE) -j1 unit notebooks
 
 setup: $(VENV)/.installed
 
