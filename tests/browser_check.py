@@ -101,18 +101,11 @@ window.addEventListener("message", event => {{
 # typeset the page, it lists what is cut off (a child reaching past the
 # right edge of a box with overflow hidden) or reaches past the window's
 # right edge outside a box that scrolls,
-# as JSON in <pre id="layout-report"> for --dump-dom to carry out; in a frame
-# (LAYOUT_FRAME) it posts the JSON to the page around, which writes it there.
+# as JSON, posted to the frame around it (LAYOUT_FRAME), which writes it into
+# <pre id="layout-report"> for --dump-dom to carry out.
 LAYOUT_PROBE = r"""<script>
-const layoutReport = found => {
-  if (window.parent !== window) {                  // in LAYOUT_FRAME
-    window.parent.postMessage(JSON.stringify(found), "*");
-    return;
-  }
-  const report = document.createElement("pre");
-  report.id = "layout-report";
-  report.textContent = JSON.stringify(found);
-  document.body.appendChild(report);
+const layoutReport = found => {                    // to LAYOUT_FRAME
+  window.parent.postMessage(JSON.stringify(found), "*");
 };
 (async () => {
   await new Promise(done => setTimeout(done, 200));      // MathJax starts
@@ -602,15 +595,10 @@ def check_page(site: Path, page: str, base_url: str, chromium: str,
     problems = check_static_page(site, page) + check_served_images(site, base_url, page, html)
     screenshot = screenshots / PurePosixPath(page).with_suffix(".png") if screenshots else None
     try:
-        if refresh_target(html):                    # a redirect: nothing to lay out
-            return problems + check_rendered_dom(html, render(
-                chromium, f"{base_url}/{quote(page)}", screenshot))
-        (desktop, _), *narrower = LAYOUT_WIDTHS
-        dom = render(chromium, f"{base_url}/{quote(page)}?{LAYOUT_QUERY}", screenshot,
-                     window=f"{desktop},{SCREENSHOT_HEIGHT}")
-        problems += check_rendered_dom(html, LAYOUT_REPORT.sub("", dom))
-        problems += [f"at {desktop} px: {problem}" for problem in layout_problems(dom)]
-        for width, height in narrower:              # a frame: windows are wider
+        dom = render(chromium, f"{base_url}/{quote(page)}", screenshot)
+        problems += check_rendered_dom(html, dom)
+        for width, height in LAYOUT_WIDTHS if not refresh_target(html) else ():
+            # in a frame of that width: a headless window is wider than a phone
             probed = render(chromium, f"{base_url}{LAYOUT_FRAME_PREFIX}{width}/{quote(page)}",
                             window=f"{width + 100},{height}")
             problems += [f"at {width} px: {problem}" for problem in layout_problems(probed)]
