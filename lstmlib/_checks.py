@@ -42,7 +42,7 @@ from typing import Callable, Iterable, Sequence
 from torch import Tensor
 
 __all__ = ["describe", "check_positive_int", "check_finite_real",
-           "check_callable", "check_cell_and_sequence",
+           "check_callable", "check_cell_and_sequence", "check_steps",
            "check_non_negative_int", "check_int", "check_bool",
            "check_positive_real", "check_one_of", "one_of", "optional",
            "check_fields", "Check"]
@@ -99,6 +99,14 @@ def check_callable(owner: str, name: str, value, example: str) -> None:
                         f"{example}, got {type(value).__name__}")
 
 
+def check_steps(owner: str, x: Tensor) -> None:
+    """``ValueError`` naming ``owner`` unless the sequence ``x`` (time
+    first) has at least one step."""
+    if x.shape[0] == 0:
+        raise ValueError(f"{owner}: expected a sequence of at least one "
+                         f"step, got shape {tuple(x.shape)}")
+
+
 def check_cell_and_sequence(cell, kind: type, x, state) -> None:
     """``TypeError`` unless ``cell`` is a ``kind``; then the cell's own
     checks of a time-major sequence ``x`` ``(T, B, input_size)`` with
@@ -108,9 +116,7 @@ def check_cell_and_sequence(cell, kind: type, x, state) -> None:
         raise TypeError(f"expected a {kind.__name__}, got "
                         f"{type(cell).__name__}")
     cell.check_input(x, expected_dims=3, layout="(T, B, input_size)")
-    if x.shape[0] == 0:
-        raise ValueError(f"expected a sequence of at least one step, got "
-                         f"shape {tuple(x.shape)}")
+    check_steps(f"{type(cell).__name__} sequence", x)
     cell.check_state(state, batch_size=x.shape[1], like=x)
 
 

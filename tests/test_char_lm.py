@@ -20,6 +20,7 @@ from lstmlib.experiments.char_lm import (CHAR_LM_FULL, TEXT_SIGNALS,
                                          random_windows)
 from lstmlib.experiments.data import CharCorpus, Vocabulary
 from lstmlib.experiments.training import PerStepClassifier
+from tests.command_line import exits, refusal
 
 matplotlib.use("Agg")
 
@@ -158,16 +159,11 @@ def test_the_command_at_a_tiny_size_writes_a_record(tmp_path, monkeypatch,
 
 
 def test_the_command_explains_itself_and_refuses_bad_options(capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main(["--help"])
-    assert exit_.value.code == 0
-    out = capsys.readouterr().out
+    out, _ = exits(main, ["--help"], capsys, 0)
     assert "--state-size" in out and "--analysis-chars" in out
     for bad in (["--state-size", "0"], ["--lr", "-1"], ["--seed", "-2"]):
-        with pytest.raises(SystemExit) as exit_:
-            main(bad + ["--out", "never.json"])
-        assert exit_.value.code == 2
-        assert f"argument {bad[0]}: expected" in capsys.readouterr().err
+        assert f"argument {bad[0]}: expected" in refusal(
+            main, bad + ["--out", "never.json"], capsys)
 
 
 def test_text_activation_draws_a_cell_and_a_glyph_per_character():

@@ -6,6 +6,7 @@ import pytest
 
 import lstmlib
 from lstmlib.commands.gated_versus_vanilla import contestant, main
+from tests.command_line import refusal
 
 
 def test_a_contestant_is_a_cell_with_an_optional_size():
@@ -34,10 +35,8 @@ def test_the_command_writes_every_run_with_its_provenance(tmp_path):
 
 
 def test_a_bad_contestant_stops_the_command_with_one_line(capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main(["--contestants", "vanilla RNN:x", "--out", "never.json"])
-    assert exit_.value.code == 2
-    assert "positive state size" in capsys.readouterr().err
+    assert "positive state size" in refusal(
+        main, ["--contestants", "vanilla RNN:x", "--out", "never.json"], capsys)
 
 
 @pytest.mark.parametrize("name", ["adding_cpu.json",

@@ -21,6 +21,7 @@ from lstmlib.experiments.language_model import (LanguageModel, LMConfig, RunReco
                                     diverged, evaluate_nats, load_record,
                                     save_record, train_language_model,
                                     uniform_init_)
+from tests.command_line import exits, option_entries, refusal
 
 pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
@@ -394,10 +395,7 @@ def test_architectures_sweep_resumes(tmp_path, monkeypatch):
 
 
 def test_command_line_help(capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main(["--help"])
-    assert exit_.value.code == 0
-    out = capsys.readouterr().out
+    out, _ = exits(main, ["--help"], capsys, 0)
     assert "zaremba-small" in out and "architectures" in out
 
 
@@ -419,23 +417,11 @@ def test_command_line_zaremba_writes_a_record(tmp_path, monkeypatch):
 
 
 # -- the command line guides -----------------------------------------------
-def option_entries(help_text: str) -> list[str]:
-    """The help of each option, one string each (``-h`` left out)."""
-    entries = []
-    for line in help_text.split("options:", 1)[1].splitlines():
-        if line.startswith("  -"):
-            entries.append(line)
-        elif entries and line.startswith("   "):
-            entries[-1] += " " + line.strip()
-    return [e for e in entries if not e.lstrip().startswith("-h")]
 
 
 @pytest.mark.parametrize("experiment", ["zaremba-small", "architectures"])
 def test_every_option_says_what_it_is_and_its_default(experiment, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main([experiment, "--help"])
-    assert exit_.value.code == 0
-    entries = option_entries(capsys.readouterr().out)
+    entries = option_entries(exits(main, [experiment, "--help"], capsys, 0)[0])
     assert len(entries) >= 10
     for entry in entries:
         assert "(default: " in entry or "(required" in entry, entry
@@ -472,22 +458,14 @@ def test_bad_values_are_one_line_errors_at_parse_time(argv, expected,
                                                       capsys, tmp_path):
     out = ["--out", str(tmp_path / "r.json")] if argv[0] == "zaremba-small" \
         else ["--out-dir", str(tmp_path)]
-    with pytest.raises(SystemExit) as exit_:
-        main(argv + out)
-    assert exit_.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    assert err.strip().splitlines()[-1].endswith(f"error: {expected}")
+    assert refusal(main, argv + out, capsys).endswith(f"error: {expected}")
     assert list(tmp_path.iterdir()) == []               # nothing ran
 
 
 def test_cuda_without_cuda_is_said_plainly(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(SystemExit) as exit_:
-        main(["zaremba-small", "--device", "cuda",
-              "--out", str(tmp_path / "r.json")])
-    assert exit_.value.code == 2
-    last = capsys.readouterr().err.strip().splitlines()[-1]
+    last = refusal(main, ["zaremba-small", "--device", "cuda",
+                          "--out", str(tmp_path / "r.json")], capsys)
     assert "argument --device: expected a device this machine has, got " \
            "'cuda': CUDA is not available here" in last
 

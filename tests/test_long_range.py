@@ -12,6 +12,7 @@ from lstmlib.experiments.long_range import (LAG_CELLS, LAG_TASKS, lag_model, lag
                                 solve_lag_task, solve_lag_task_seeds)
 from lstmlib.seeds import seeds as book_seeds
 from lstmlib.experiments.tasks import ADDING_BASELINE_MSE, copy_memory_baseline
+from tests.command_line import exits, option_entries, refusal
 
 
 @pytest.mark.parametrize("name", list(LAG_CELLS))
@@ -143,17 +144,8 @@ def test_the_committed_sweeps_are_complete_and_consistent():
 
 # -- the command line guides -----------------------------------------------
 def test_every_option_says_what_it_is_and_its_default(capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main(["--help"])
-    assert exit_.value.code == 0
-    entries = []
-    help_text = capsys.readouterr().out
-    for line in help_text.split("options:", 1)[1].splitlines():
-        if line.startswith("  -"):
-            entries.append(line)
-        elif entries and line.startswith("   "):
-            entries[-1] += " " + line.strip()
-    entries = [e for e in entries if not e.lstrip().startswith("-h")]
+    help_text, _ = exits(main, ["--help"], capsys, 0)
+    entries = option_entries(help_text)
     assert len(entries) == 11
     for entry in entries:
         assert "(default: " in entry or "(required" in entry, entry
@@ -179,21 +171,15 @@ def test_every_option_says_what_it_is_and_its_default(capsys):
 def test_bad_values_are_one_line_errors_at_parse_time(argv, expected, capsys,
                                                       tmp_path):
     out = tmp_path / "sweep.json"
-    with pytest.raises(SystemExit) as exit_:
-        main(argv + ["--out", str(out)])
-    assert exit_.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    assert f"error: {expected}" in err.strip().splitlines()[-1]
+    assert f"error: {expected}" in refusal(main, argv + ["--out", str(out)],
+                                           capsys)
     assert not out.exists()                              # nothing ran
 
 
 def test_cuda_without_cuda_is_said_plainly(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(SystemExit) as exit_:
-        main(["--device", "cuda", "--out", str(tmp_path / "sweep.json")])
-    assert exit_.value.code == 2
-    last = capsys.readouterr().err.strip().splitlines()[-1]
+    last = refusal(main, ["--device", "cuda",
+                          "--out", str(tmp_path / "sweep.json")], capsys)
     assert "argument --device: expected a device this machine has, got " \
            "'cuda': CUDA is not available here" in last
 

@@ -32,7 +32,7 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_positive_int, describe
+from .._checks import check_positive_int, check_steps, describe
 from .kernels import plain_tensors
 
 State = Union[Tensor, Tuple[Tensor, ...]]
@@ -349,10 +349,8 @@ class Recurrent(nn.Module):
         self.cell.check_input(x, expected_dims=3, layout=layout)
         if self.batch_first:
             x = x.transpose(0, 1)
-        T, B = x.shape[0], x.shape[1]
-        if T == 0:
-            raise ValueError(f"Recurrent: expected a sequence of at least "
-                             f"one step, got shape {tuple(x.shape)}")
+        B = x.shape[1]
+        check_steps("Recurrent", x)
         if state is None:
             return x, self.cell.initial_state(B, device=x.device,
                                               dtype=x.dtype)
@@ -426,9 +424,7 @@ def _batch_and_state(cell: Cell, x: Tensor, state: State | None
     one_sequence = isinstance(x, Tensor) and x.dim() == 2
     cell.check_input(x, expected_dims=2 if one_sequence else 3,
                      layout="(T, B, input_size) or (T, input_size)")
-    if x.shape[0] == 0:
-        raise ValueError(f"unroll: expected a sequence of at least one "
-                         f"step, got shape {tuple(x.shape)}")
+    check_steps("unroll", x)
     if one_sequence:
         first = state_parts(state)[0] if state is not None else None
         batch_size = (first.shape[0] if isinstance(first, Tensor)
