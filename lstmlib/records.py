@@ -3,8 +3,9 @@ reading the committed ones back.
 
 Every result the book commits as data (a language-model run, a long-range
 sweep, a benchmark) is JSON written by :func:`write_json_atomically`, with
-its provenance from :func:`versions`: Python, platform, processor, GPU and
-the version of each package the book uses. :func:`show_versions` prints
+its provenance from :func:`versions`: Python, platform, processor, GPU,
+the version of each package the book uses, and the git commit of the
+lstmlib source with whether its tree held uncommitted changes. :func:`show_versions` prints
 the same table in a chapter.
 
 The committed results live inside the package, in :data:`RESULTS_FOLDER`
@@ -27,12 +28,13 @@ import importlib.metadata
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["versions", "show_versions", "write_json_atomically",
+__all__ = ["versions", "source_state", "show_versions", "write_json_atomically",
            "RESULTS_FOLDER", "result_names", "result_path", "load_result"]
 
 #: The committed results, shipped inside the package:
@@ -82,7 +84,36 @@ def versions() -> dict:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             found[name] = None
+    found.update(source_state())
     return found
+
+
+def source_state() -> dict:
+    """The git commit of the lstmlib source that runs and whether its
+    working tree holds uncommitted changes (``git_commit``,
+    ``git_dirty``); both ``None`` where lstmlib does not run from a git
+    checkout (an installed wheel, Colab)."""
+    unknown = {"git_commit": None, "git_dirty": None}
+    package = Path(__file__).resolve().parent
+
+    def git(*arguments: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(package), *arguments],
+                                  capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    # Only a checkout of this repository counts: the package must be its
+    # top-level lstmlib folder, not a copy inside another project's tree.
+    if top is None or Path(top).resolve() / "lstmlib" != package:
+        return unknown
+    commit = git("rev-parse", "HEAD")
+    changes = git("status", "--porcelain", "--untracked-files=no")
+    if commit is None or changes is None:
+        return unknown
+    return {"git_commit": commit, "git_dirty": changes != ""}
 
 
 def _cpu_model() -> str:

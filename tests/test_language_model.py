@@ -411,6 +411,8 @@ def test_command_line_zaremba_writes_a_record(tmp_path, monkeypatch):
     assert record.command.endswith(f"--epochs 1 --out {out}")
     assert record.config["lr"] == 1.0 and record.test_nats is not None
     assert record.config["loss_sum_over_time"] is True
+    assert record.precision == str(torch.get_default_dtype())[6:]  # dtype,
+    assert "git_commit" in record.versions          # the source's commit
     assert main(["zaremba-small", "--epochs", "1", "--loss", "token-mean",
                  "--out", str(out)]) == 0
     assert load_record(out).config["loss_sum_over_time"] is False

@@ -267,6 +267,7 @@ class RunRecord:
     stopped_early: bool = False  # whether patience ended it before `epochs`
     wall_seconds: float = 0.0    # the whole run's wall time, test included
     device: str = "cpu"          # where it ran, e.g. "cuda:0"
+    precision: str = "float32"   # the parameters' dtype during the run
     threads: int = 1             # torch.get_num_threads() during the run
     started: str = ""            # its start, ISO 8601 in UTC, to the second
     command: str = ""            # the command line that ran it, if any
@@ -352,6 +353,7 @@ def train_language_model(model: LanguageModel, corpus: Corpus,
     record = RunRecord(
         name=name, model=_describe_model(model), config=asdict(config),
         device=str(device), threads=torch.get_num_threads(),
+        precision=str(next(model.parameters()).dtype).removeprefix("torch."),
         started=datetime.datetime.now(datetime.timezone.utc)
         .isoformat(timespec="seconds"),
         command=command, versions=versions())
