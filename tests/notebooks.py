@@ -1,9 +1,18 @@
 """The book's notebook conventions (CONTRIBUTING.md), as code.
 
 ``python -m tests.notebooks`` lists every violation; ``--fix`` repairs what can
-be repaired mechanically: it strips outputs and execution counts and rewrites
+be repaired mechanically: it strips outputs and execution counts, rewrites
 each chapter's Colab install cell from the repository URL in ``_config.yml``
-(the one place that URL lives).
+(the one place that URL lives) and folds the check cells.
+
+A *check cell* holds the asserts that verify a claim the prose just made.
+Its first line states the claim, ``# Check: <what it verifies>``, and every
+code cell with an ``assert`` is one. On the site a check cell is folded
+(tag ``hide-input``, plus the tag ``check`` for its style) behind a toggle
+that reads its statement (myst-nb's ``code_prompt_show``), so the page
+reads as an argument and each piece of evidence is one click away; its
+output, if any, stays visible. In Jupyter and on Colab the first line
+says the same.
 """
 from __future__ import annotations
 
@@ -24,6 +33,24 @@ COLAB_TAGS = ["remove-cell"]
 GPU_TAG = "gpu"
 GPU_BUILD_TAG = "skip-execution"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+CHECK_PREFIX = "# Check: "
+CHECK_TAGS = ["hide-input", "check"]
+REQUIRE_CHECK_CELLS = False     # until every chapter's asserts are in checks
+ASSERTS = re.compile(r"^\s*assert\b", re.M)
+
+
+def check_statement(cell: dict) -> str | None:
+    """The claim a check cell states on its first line, else ``None``."""
+    first = source(cell).split("\n", 1)[0]
+    if first.startswith(CHECK_PREFIX) and first[len(CHECK_PREFIX):].strip():
+        return first[len(CHECK_PREFIX):].strip()
+    return None
+
+
+def check_metadata(statement: str) -> dict:
+    """The myst-nb prompts of a folded check cell stating ``statement``."""
+    return {"code_prompt_show": f"Check: {statement}",
+            "code_prompt_hide": f"Check: {statement}"}
 
 
 def repository_url() -> str:
@@ -150,6 +177,20 @@ def problems(nb: dict, url: str) -> list[str]:
                          f"({by_path.group(0)}...); use lstmlib.load_result "
                          "or lstmlib.result_path, which find it wherever "
                          "the chapter runs")
+        statement = check_statement(cell)
+        if (REQUIRE_CHECK_CELLS and ASSERTS.search(source(cell))
+                and statement is None):
+            found.append(f"cell {i}: asserts but does not start with "
+                         f"'{CHECK_PREFIX}<the claim it verifies>'")
+        if statement is not None:
+            missing = [t for t in CHECK_TAGS if t not in tags(cell)]
+            if missing or cell["metadata"].get("mystnb", {}).get(
+                    "code_prompt_show") != f"Check: {statement}":
+                found.append(f"cell {i}: a check cell not folded (tags "
+                             f"{CHECK_TAGS} and its statement as the "
+                             "toggle's text); --fix folds it")
+            if not ASSERTS.search(source(cell)):
+                found.append(f"cell {i}: '{CHECK_PREFIX}...' but no assert")
         if GPU_TAG in tags(cell):
             if GPU_BUILD_TAG not in tags(cell):
                 found.append(f"cell {i}: tagged '{GPU_TAG}' but not '{GPU_BUILD_TAG}'")
@@ -174,6 +215,13 @@ def fix(nb: dict, url: str) -> dict:
         if cell["cell_type"] == "code":
             cell["outputs"] = []
             cell["execution_count"] = None
+            statement = check_statement(cell)
+            if statement is not None:
+                metadata = cell.setdefault("metadata", {})
+                metadata["tags"] = list(dict.fromkeys(
+                    metadata.get("tags", []) + CHECK_TAGS))
+                metadata.setdefault("mystnb", {}).update(
+                    check_metadata(statement))
         cell.get("metadata", {}).pop("execution", None)
     if has_code(nb):
         colab = {"cell_type": "code", "execution_count": None, "outputs": [],

@@ -328,3 +328,377 @@ def test_every_library_cell_traces_with_its_declared_gate_names(cell_class):
     if cell.gate_names:
         blocks = len(cell.gate_names) * cell.state_size
         assert cell.project_input(torch.zeros(1, 3)).shape[-1] == blocks
+
+
+# -- the family layout: one picture a reader learns once ----------------------
+# The checks below use the layout's own coordinates (ems, y up, the memory
+# line at y = 0) and their own geometry, not the layout's helpers.
+from itertools import pairwise  # noqa: E402
+
+from lstmlib.cells.gru import GRUCell  # noqa: E402
+from lstmlib.cells.lstm import (BasicLSTMCell, PeepholeLSTMCell,  # noqa: E402
+                                PseudoLSTMCell)
+from lstmlib.cells.prototype import (NormalizedPrototypeLSTMCell,  # noqa: E402
+                                     PrototypeLSTMCell)
+from lstmlib.display.diagrams import (cell_layout, draw_unrolled_memory,  # noqa: E402,E501
+                                      rendered_points, unrolled_layout)
+
+
+def registered_layouts():
+    return [pytest.param(cell.build, id=cell.name.replace(" ", "_"))
+            for cell in REGISTERED_CELLS]
+
+
+def _layout(build):
+    return cell_layout(dataflow(build(3, 4)))
+
+
+def _orient(a, b, c):
+    v = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+    return 0 if abs(v) < 1e-9 else (1 if v > 0 else -1)
+
+
+def _between(a, b, c):
+    return (min(a[0], b[0]) - 1e-9 <= c[0] <= max(a[0], b[0]) + 1e-9 and
+            min(a[1], b[1]) - 1e-9 <= c[1] <= max(a[1], b[1]) + 1e-9)
+
+
+def _segments_meet(p1, p2, q1, q2):
+    """Whether two segments share a point (crossing, touching, overlapping)."""
+    o1, o2 = _orient(p1, p2, q1), _orient(p1, p2, q2)
+    o3, o4 = _orient(q1, q2, p1), _orient(q1, q2, p2)
+    if o1 != o2 and o3 != o4:
+        return True
+    return ((o1 == 0 and _between(p1, p2, q1)) or
+            (o2 == 0 and _between(p1, p2, q2)) or
+            (o3 == 0 and _between(q1, q2, p1)) or
+            (o4 == 0 and _between(q1, q2, p2)))
+
+
+def test_the_segment_check_itself():
+    assert _segments_meet((0, 0), (2, 0), (1, -1), (1, 1))      # a cross
+    assert _segments_meet((0, 0), (2, 0), (1, 0), (3, 0))       # overlap
+    assert _segments_meet((0, 0), (2, 0), (2, 0), (2, 5))       # touch
+    assert not _segments_meet((0, 0), (2, 0), (3, -1), (3, 1))
+    assert not _segments_meet((0, 0), (2, 0), (0, 1), (2, 1))  # parallel
+
+
+def _inner(points, eps=1e-3):
+    """The polyline without its two ends (where wires meeting at one box
+    may touch)."""
+    def towards(a, b):
+        dx, dy = b[0] - a[0], b[1] - a[1]
+        n = (dx * dx + dy * dy) ** 0.5
+        return (a[0] + eps * dx / n, a[1] + eps * dy / n)
+    points = list(points)
+    return [towards(points[0], points[1])] + points[1:-1] + \
+        [towards(points[-1], points[-2])]
+
+
+def crossing_wires(layout):
+    """Pairs of wires that share a point, other than wires from one source
+    (a fan-out may share its first stretch) and the ends of wires that meet
+    at one box."""
+    found = []
+    wires = layout.wires
+    for i, a in enumerate(wires):
+        for b in wires[i + 1:]:
+            if a.source == b.source:
+                continue
+            pa, pb = a.points, b.points
+            if {a.source, a.target} & {b.source, b.target}:
+                pa, pb = _inner(pa), _inner(pb)
+            if any(_segments_meet(p, q, r, s) for p, q in pairwise(pa)
+                   for r, s in pairwise(pb)):
+                found.append((a, b))
+    return found
+
+
+def _inside(point, extent, margin=0.02):
+    left, bottom, right, top = extent
+    return (left + margin < point[0] < right - margin and
+            bottom + margin < point[1] < top - margin)
+
+
+def wires_through_boxes(layout):
+    """(wire, box) where the wire passes through a box it does not
+    connect (sampled finely along every segment)."""
+    found = []
+    for wire in layout.wires:
+        for key, box in layout.boxes.items():
+            if key in (wire.source, wire.target) or box.kind == "bus":
+                continue
+            for (x0, y0), (x1, y1) in pairwise(wire.points):
+                if any(_inside((x0 + (x1 - x0) * k / 50,
+                                y0 + (y1 - y0) * k / 50), box.extent)
+                       for k in range(51)):
+                    found.append((wire, box))
+                    break
+    return found
+
+
+@pytest.mark.parametrize("build", registered_layouts())
+def test_memory_line_is_one_straight_line_from_left_to_right(build):
+    layout = _layout(build)
+    line = [layout.boxes[k] for k in layout.memory]
+    assert len(line) >= 3
+    assert all(box.y == 0.0 for box in line)              # one height
+    xs = [box.x for box in line]
+    assert xs == sorted(xs) and len(set(xs)) == len(xs)   # left to right
+    assert line[0].label.endswith("_{t-1}") and line[-1].label.endswith("_t")
+    assert line[0].label[:-6] == line[-1].label[:-2]      # one state
+    # its wires are horizontal segments joining neighbours on the line
+    for a, b in pairwise(layout.memory):
+        wires = [w for w in layout.wires if (w.source, w.target) == (a, b)]
+        assert len(wires) == 1 and wires[0].memory
+        assert {y for _, y in wires[0].points} == {0.0}
+    # and nothing else is on the line's height between its ends
+    others = [b for k, b in layout.boxes.items() if k not in layout.memory
+              and b.role != "output" and xs[0] < b.x < xs[-1]]
+    assert all(abs(b.y) > 1.0 for b in others)
+
+
+@pytest.mark.parametrize("build,line", [
+    (PrototypeLSTMCell, ["s_{t-1}", r"\odot", "+", "s_t"]),
+    (NormalizedPrototypeLSTMCell, ["s_{t-1}", r"\odot", "+", "/", "s_t"]),
+    (GRUCell, ["s_{t-1}", r"\odot", "+", "s_t"]),
+    (PseudoLSTMCell, ["s_{t-1}", r"\odot", "+", "s_t"]),
+    (BasicLSTMCell, ["c_{t-1}", r"\odot", "+", "c_t"]),
+    (PeepholeLSTMCell, ["c_{t-1}", r"\odot", "+", "c_t"]),
+    (VanillaRNNCell, ["s_{t-1}", "W s_{t-1}", "+", r"\tanh", "s_t"]),
+])
+def test_the_memory_line_is_the_path_the_code_computes(build, line):
+    """The gated cells' line crosses elementwise operations only (the
+    constant-error path); the vanilla cell's goes through W and tanh."""
+    layout = _layout(build)
+    assert [layout.boxes[k].label for k in layout.memory] == line
+
+
+GATE_ORDERS = [
+    # gate names, left to right: forget (or update), write, then the read
+    # gate where its product feeds the candidate, the candidate, and the
+    # read gate where it gates the output
+    (PrototypeLSTMCell, ["f", "i", "o", r"\tilde{s}"]),
+    (NormalizedPrototypeLSTMCell, ["f", "i", "o", r"\tilde{s}"]),
+    (PseudoLSTMCell, ["f", "i", "o", r"\tilde{s}"]),
+    (GRUCell, ["z", "r", r"\tilde{s}"]),
+    (BasicLSTMCell, ["f", "i", r"\tilde{c}", "o"]),
+    (PeepholeLSTMCell, ["f", "i", r"\tilde{c}", "o"]),
+]
+
+
+@pytest.mark.parametrize("build,order", GATE_ORDERS,
+                         ids=lambda v: getattr(v, "__name__", ""))
+def test_gates_sit_in_one_row_below_the_line_in_a_fixed_order(build, order):
+    layout = _layout(build)
+    assert sorted(layout.gates) == sorted(order)
+    gates = [layout.boxes[layout.gates[g]] for g in order]
+    assert len({g.y for g in gates}) == 1 and gates[0].y < 0   # one row
+    xs = [g.x for g in gates]
+    assert xs == sorted(xs)
+    # the gate that scales the old memory feeds straight up into the ⊙ on
+    # the line, which is the line's first operation
+    keep = layout.gates[order[0]]
+    up = [w for w in layout.wires if w.source == keep and
+          w.target == layout.memory[1]]
+    assert len(up) == 1 and len({x for x, _ in up[0].points}) == 1
+    assert up[0].points[-1][1] < 0 < 1 + up[0].points[-1][1]   # from below
+
+
+@pytest.mark.parametrize("build", registered_layouts())
+def test_no_two_wires_cross(build):
+    assert crossing_wires(_layout(build)) == []
+
+
+@pytest.mark.parametrize("build", registered_layouts())
+def test_no_wire_passes_through_a_box_and_no_label_covers_one(build):
+    layout = _layout(build)
+    assert wires_through_boxes(layout) == []
+    extents = [b.extent for b in layout.boxes.values() if b.kind != "bus"]
+    extents += [lab.extent for lab in layout.labels]
+    for i, a in enumerate(extents):
+        for b in extents[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3]
+                        and b[1] < a[3]), (a, b)
+
+
+@pytest.mark.parametrize("cell", [
+    LSTMVariantCell(3, 4), GRUCell(3, 4, reset="after"),
+    TinyGRUCell(3, 2), TinyLSTMCell(3, 2), TinyPrototypeCell(3, 2)],
+    ids=lambda c: type(c).__name__)
+def test_other_cells_are_laid_out_without_wires_through_boxes(cell):
+    layout = cell_layout(dataflow(cell))
+    assert wires_through_boxes(layout) == []
+    assert {layout.boxes[k].y for k in layout.memory} == {0.0}
+
+
+@pytest.mark.parametrize("build", registered_layouts())
+def test_inputs_enter_from_the_bottom_left(build):
+    layout = _layout(build)
+    inputs = [b for b in layout.boxes.values() if b.role == "input"]
+    others = [b for b in layout.boxes.values()       # below the line
+              if b.role not in ("input", "bus", "output", "memory")]
+    assert inputs and "x_t" in {b.label for b in inputs}
+    lowest_else = min(b.y for b in others)
+    leftmost_else = min(b.x for b in others)
+    for box in inputs:
+        assert box.y <= lowest_else + 1e-9       # at the bottom
+        assert box.x <= leftmost_else + 1e-9     # on the left
+
+
+def test_the_read_gate_stands_where_the_code_reads():
+    """The prototype's o reads what the candidate sees: left of the
+    candidate; the basic LSTM's o gates the output: right of it."""
+    proto, basic = _layout(PrototypeLSTMCell), _layout(BasicLSTMCell)
+    x = {name: lay.boxes[k].x for lay, tag in ((proto, "p"), (basic, "b"))
+         for name, k in [(f"{tag}{g}", k) for g, k in lay.gates.items()]}
+    assert x["po"] < x[r"p\tilde{s}"]
+    assert x["bo"] > x[r"b\tilde{c}"]
+
+
+def test_peepholes_hang_from_the_memory_line():
+    layout = _layout(PeepholeLSTMCell)
+    line = layout.memory
+    drops = [w for w in layout.wires if w.source in line and
+             w.target not in line]
+    labels = {layout.boxes[w.target].label for w in drops}
+    assert {"Q c_{t-1}", r"Q_{o} \cdot"} <= labels
+    for wire in drops:                     # straight down from the line
+        (x0, y0), (x1, y1) = wire.points[0], wire.points[-1]
+        assert y0 == 0.0 and x0 == x1 and y1 < 0
+
+
+def test_a_state_the_step_ignores_is_still_drawn():
+    layout = cell_layout(dataflow(LSTMVariantCell(3, 4)))  # h_{t-1} unused
+    unused = [b for b in layout.boxes.values() if b.label == "h_{t-1}"]
+    assert len(unused) == 1
+    assert all(w.target == unused[0].key for w in layout.wires
+               if w.source == unused[0].key)           # goes nowhere
+
+
+# -- highlighting one gate -----------------------------------------------------
+def _gate_faces(fig):
+    faces = {}
+    for patch in fig.axes[0].patches:
+        gid = patch.get_gid() or ""
+        if gid.startswith("box:") and gid.split(":")[2]:
+            faces[gid.split(":")[2]] = matplotlib.colors.to_hex(
+                patch.get_facecolor())
+    return faces
+
+
+@pytest.mark.parametrize("cell,gate,others", [
+    (BasicLSTMCell(3, 4), "f", ["i", "o", r"\tilde{c}"]),
+    (BasicLSTMCell(3, 4), "c_tilde", ["f", "i", "o"]),
+    (GRUCell(3, 4), "r", ["z", r"\tilde{s}"]),
+    (PrototypeLSTMCell(3, 4), "o", ["f", "i", r"\tilde{s}"]),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_a_highlighted_gate_is_coloured_and_the_others_greyed(cell, gate,
+                                                              others):
+    import matplotlib.pyplot as plt
+
+    plain = _gate_faces(draw_dataflow(cell))
+    faces = _gate_faces(draw_dataflow(cell, highlight=gate))
+    lit = faces[math_symbol(gate)]
+    assert all(faces[g] != lit for g in others)
+    assert len({faces[g] for g in others}) == 1               # all grey
+    assert lit != plain[math_symbol(gate)]                    # coloured
+    assert all(faces[g] != plain[g] for g in others)          # greyed
+    plt.close("all")
+
+
+def test_highlighting_the_memory_line_and_a_wrong_name():
+    import matplotlib.pyplot as plt
+
+    fig = draw_dataflow(BasicLSTMCell(3, 4), highlight="c")
+    widths = {round(p.get_linewidth(), 2) for p in fig.axes[0].patches
+              if p.get_edgecolor()[:3] != (0.2, 0.2, 0.2)}
+    assert widths
+    with pytest.raises(ValueError, match="highlight must be one of"):
+        draw_dataflow(BasicLSTMCell(3, 4), highlight="q")
+    plt.close("all")
+
+
+# -- the memory line over several steps -----------------------------------------
+@pytest.mark.parametrize("steps", [1, 2, 3, 5])
+def test_unrolled_line_has_one_product_and_one_sum_per_step(steps):
+    layout = unrolled_layout(steps)
+    line = [b for b in layout.boxes if b.role == "memory"]
+    ops = [b for b in line if b.kind == "pointwise"]
+    assert [b.label for b in ops] == [r"\odot", "+"] * steps
+    assert {b.y for b in layout.boxes if b.role in ("memory", "gap")} == \
+        {0.0}
+    xs = [b.x for b in layout.boxes if b.role in ("memory", "gap")]
+    assert xs == sorted(xs)
+    states = [b.label for b in line if b.kind == "input"]
+    assert states[0] == "c_{0}" and states[-1] == (
+        "c_{T}" if steps >= 2 else "c_{1}")
+    kept = [lab.text for lab in layout.labels if lab.gate == "kept"]
+    assert len(kept) == steps and kept[0] == "f_{1}"
+    # what is not the line is faded, and only the line is thick
+    assert all(b.role in ("memory", "gap", "faded") for b in layout.boxes)
+    assert all(w.memory == (w.source in {b.key for b in line} | {
+        b.key for b in layout.boxes if b.role == "gap"} and w.target in {
+        b.key for b in line} | {b.key for b in layout.boxes
+                                if b.role == "gap"})
+        for w in layout.wires if w.label != "backward")
+
+
+def test_unrolled_line_reads_its_terms_from_the_cell():
+    gru = unrolled_layout(2, **dict(zip(
+        ("kept", "written"), ("z_{t}", r"(1 - z_{t}) \odot \tilde{s}_{t}"))))
+    assert "z_{1}" in {lab.text for lab in gru.labels}
+    import matplotlib.pyplot as plt
+    fig = draw_unrolled_memory(GRUCell(3, 4), steps=2)
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert {"$z_{1}$", r"$(1 - z_{1}) \odot \tilde{s}_{1}$", "$s_{0}$",
+            "$s_{T}$"} <= texts
+    fig = draw_unrolled_memory(steps=3)
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert {"$f_{1}$", r"$i_{1} \odot \tilde{c}_{1}$", "$c_{T-1}$",
+            r"$\odot\, f_{T}$"} <= texts
+    plt.close("all")
+
+
+# -- readable at the book's page width ------------------------------------------
+def _smallest_points_on_page(fig, page_px=700):
+    """The smallest text of ``fig`` in points as the page shows it: saved at
+    fig.dpi, shrunk to the page's width if wider, 96 CSS px an inch."""
+    width_px = fig.get_size_inches()[0] * fig.dpi
+    shrink = min(1.0, page_px / width_px)
+    sizes = [t.get_fontsize() for ax in fig.axes for t in ax.texts]
+    return min(sizes) * fig.dpi / 96 * shrink
+
+
+@pytest.mark.parametrize("draw", [
+    *[pytest.param(lambda b=cell.build: draw_dataflow(b(3, 4)),
+                   id=cell.name.replace(" ", "_")) for cell in
+      REGISTERED_CELLS],
+    pytest.param(lambda: draw_dataflow(LSTMVariantCell(3, 4)),
+                 id="pseudo_LSTM_variant_1"),
+    pytest.param(lambda: draw_unrolled_memory(), id="unrolled"),
+    pytest.param(lambda: draw_unrolled_memory(steps=4), id="unrolled_4"),
+    pytest.param(lambda: draw_unrolled_memory(GRUCell(3, 4), steps=3),
+                 id="unrolled_GRU"),
+])
+def test_every_text_is_at_least_10_points_at_the_page_width(draw):
+    import matplotlib.pyplot as plt
+
+    fig = draw()
+    assert _smallest_points_on_page(fig) >= 10
+    assert rendered_points(fig) == pytest.approx(
+        _smallest_points_on_page(fig))
+    plt.close(fig)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import matplotlib.pyplot as plt
+    from lstmlib.display.diagrams import drawing, graph, layout, tracing
+
+    for module in (drawing, graph, layout, tracing):
+        result = doctest.testmod(module)
+        assert result.failed == 0, module.__name__
+    assert doctest.testmod(drawing).attempted >= 5
+    plt.close("all")

@@ -57,7 +57,7 @@ def test_initialization(name):
     assert torch.equal(b[:n], torch.zeros(n))
     assert torch.equal(b[2 * n:], torch.zeros(2 * n))
     for pname, p in cell.named_parameters():
-        if pname in ("P", "P_o"):
+        if pname in ("Q", "Q_o"):
             assert torch.equal(p, torch.zeros_like(p))   # peepholes off
         elif pname != "b":
             assert p.abs().max() <= n ** -0.5 and p.std() > 0.1
@@ -86,8 +86,8 @@ def test_parameter_layouts():
             == shapes
     full = PeepholeLSTMCell(m, n)
     diagonal = PeepholeLSTMCell(m, n, peephole="diagonal")
-    assert full.P.shape == (2 * n, n) and full.P_o.shape == (n, n)
-    assert diagonal.P.shape == (2 * n,) and diagonal.P_o.shape == (n,)
+    assert full.Q.shape == (2 * n, n) and full.Q_o.shape == (n, n)
+    assert diagonal.Q.shape == (2 * n,) and diagonal.Q_o.shape == (n,)
 
 
 # -- each cell equals its equations written out by hand ---------------------
@@ -284,19 +284,19 @@ def test_peephole_lstm_equals_its_equations(kind):
     U_i, U_f, U_c, U_o = blocks(cell.U)
     b_i, b_f, b_c, b_o = blocks(cell.b)
     if kind == "full":
-        P_i, P_f = blocks(cell.P, 2)
-        P_o = cell.P_o.detach()
+        Q_i, Q_f = blocks(cell.Q, 2)
+        Q_o = cell.Q_o.detach()
     else:
-        P_i, P_f = (torch.diag(p) for p in blocks(cell.P, 2))
-        P_o = torch.diag(cell.P_o.detach())
+        Q_i, Q_f = (torch.diag(p) for p in blocks(cell.Q, 2))
+        Q_o = torch.diag(cell.Q_o.detach())
     x, h, c = data()
     out, (h_T, c_T) = Recurrent(cell)(x, (h, c))
     for t in range(T):
-        i = sig(h @ W_i.T + x[t] @ U_i.T + c @ P_i.T + b_i)
-        f = sig(h @ W_f.T + x[t] @ U_f.T + c @ P_f.T + b_f)
+        i = sig(h @ W_i.T + x[t] @ U_i.T + c @ Q_i.T + b_i)
+        f = sig(h @ W_f.T + x[t] @ U_f.T + c @ Q_f.T + b_f)
         c_tilde = phi(h @ W_c.T + x[t] @ U_c.T + b_c)
         c = f * c + i * c_tilde
-        o = sig(h @ W_o.T + x[t] @ U_o.T + c @ P_o.T + b_o)   # c_t
+        o = sig(h @ W_o.T + x[t] @ U_o.T + c @ Q_o.T + b_o)   # c_t
         h = o * phi(c)
         assert torch.allclose(out[t], h, atol=1e-14)
     assert torch.allclose(h_T, h, atol=1e-14)
@@ -306,10 +306,10 @@ def test_peephole_lstm_equals_its_equations(kind):
 @pytest.mark.parametrize("kind", PEEPHOLES)
 def test_zero_peepholes_give_the_basic_lstm(kind):
     basic = randomize_(BasicLSTMCell(m, n))
-    peephole = PeepholeLSTMCell(m, n, peephole=kind)   # P = P_o = 0
+    peephole = PeepholeLSTMCell(m, n, peephole=kind)   # Q = Q_o = 0
     missing, unexpected = peephole.load_state_dict(basic.state_dict(),
                                                    strict=False)
-    assert sorted(missing) == ["P", "P_o"] and unexpected == []
+    assert sorted(missing) == ["Q", "Q_o"] and unexpected == []
     x, h0, c0 = data()
     out_b, (h_b, c_b) = Recurrent(basic)(x, (h0, c0))
     out_p, (h_p, c_p) = Recurrent(peephole)(x, (h0, c0))
@@ -324,9 +324,9 @@ def test_full_peepholes_with_diagonal_matrices_equal_diagonal_ones():
     with torch.no_grad():
         for name in ("W", "U", "b"):
             getattr(full, name).copy_(getattr(diagonal, name))
-        full.P.copy_(torch.cat([torch.diag(p)
-                                for p in blocks(diagonal.P, 2)]))
-        full.P_o.copy_(torch.diag(diagonal.P_o))
+        full.Q.copy_(torch.cat([torch.diag(p)
+                                for p in blocks(diagonal.Q, 2)]))
+        full.Q_o.copy_(torch.diag(diagonal.Q_o))
     x, h0, c0 = data()
     out_d, (_, c_d) = Recurrent(diagonal)(x, (h0, c0))
     out_f, (_, c_f) = Recurrent(full)(x, (h0, c0))
@@ -335,14 +335,14 @@ def test_full_peepholes_with_diagonal_matrices_equal_diagonal_ones():
 
 
 def test_read_gate_peeks_at_the_new_memory_cell():
-    """With everything zero but P_o = I, o_t = σ(c_t) exactly; the read
+    """With everything zero but Q_o = I, o_t = σ(c_t) exactly; the read
     gate of the wrong order, σ(c_{t-1}), gives a different output."""
     cell = PeepholeLSTMCell(m, n)
     with torch.no_grad():
         for p in cell.parameters():
             p.zero_()
         cell.U[:3 * n].normal_()                    # a_o = 0: o_t = σ(c_t)
-        cell.P_o.copy_(torch.eye(n))
+        cell.Q_o.copy_(torch.eye(n))
     x, h0, c0 = data(T=1)
     h, (_, c) = cell(x[0], (h0, c0))
     assert torch.allclose(h, sig(c) * phi(c), atol=1e-15)
@@ -354,7 +354,7 @@ def test_recurrent_initializer_reaches_the_stacked_weights():
     initialize_recurrent_(cell, orthogonal_)
     for block in cell.W.detach().split(n):
         assert torch.allclose(block @ block.T, torch.eye(n), atol=1e-12)
-    assert torch.equal(cell.P.detach(), torch.zeros(2 * n, n))
+    assert torch.equal(cell.Q.detach(), torch.zeros(2 * n, n))
     pseudo = initialize_recurrent_(PseudoLSTMCell(m, n), orthogonal_)
     assert torch.allclose(pseudo.W @ pseudo.W.T, torch.eye(n), atol=1e-12)
 

@@ -456,20 +456,20 @@ class PeepholeLSTMCell(_LSTMFamilyCell):
     .. math::
 
         \begin{aligned}
-        (a_i, a_f, a_{\tilde c}, a_o) &= W h_{t-1} + U x_t + b \\
-        (i_t, f_t) &= \sigma((a_i, a_f) + P c_{t-1}) \\
+        (a_i, a_f, a_{\tilde c}, a_o) &= W_{\text{ifgo}} h_{t-1} + U_{\text{ifgo}} x_t + b_{\text{ifgo}} \\
+        (i_t, f_t) &= \sigma((a_i, a_f) + Q_{i,f}\, c_{t-1}) \\
         \tilde c_t &= \phi(a_{\tilde c}) \\
         c_t &= f_t \odot c_{t-1} + i_t \odot \tilde c_t \\
-        o_t &= \sigma(a_o + P_o c_t) \\
+        o_t &= \sigma(a_o + Q_o c_t) \\
         h_t &= o_t \odot \phi(c_t), \qquad \text{output}_t = h_t
         \end{aligned}
 
-    With ``peephole="full"`` (the post's form) P stacks two n×n matrices
-    P_i, P_f and P_o is n×n. With ``peephole="diagonal"`` (Graves 2013;
+    With ``peephole="full"`` (the post's form) Q_{i,f} stacks two n×n
+    matrices Q_i, Q_f and Q_o is n×n. With ``peephole="diagonal"`` (Graves 2013;
     Gers and Schmidhuber 2000 connect a gate to the cells of its own
     memory block, which is this form when every block has one cell)
     every unit sees only its own cell:
-    P c_{t-1} becomes (p_i ⊙ c_{t-1}, p_f ⊙ c_{t-1}) and P_o c_t becomes
+    Q_{i,f} c_{t-1} becomes (p_i ⊙ c_{t-1}, p_f ⊙ c_{t-1}) and Q_o c_t becomes
     p_o ⊙ c_t, which is the full form with diagonal matrices.
 
     Args:
@@ -482,15 +482,15 @@ class PeepholeLSTMCell(_LSTMFamilyCell):
         W, U, b: as in :class:`BasicLSTMCell` (rows i | f | c̃ | o), so
             ``load_state_dict(basic.state_dict(), strict=False)`` copies a
             basic LSTM's weights.
-        P: the peepholes of i and f onto c_{t-1}, rows i | f:
+        Q: Q_{i,f}, the peepholes of i and f onto c_{t-1}, rows i | f:
             ``(2n, n)`` full, ``(2n,)`` diagonal.
-        P_o: the read gate's peephole onto c_t: ``(n, n)`` full, ``(n,)``
+        Q_o: the read gate's peephole onto c_t: ``(n, n)`` full, ``(n,)``
             diagonal.
 
-    W, U and b are initialized as in :class:`BasicLSTMCell`; P and P_o
+    W, U and b are initialized as in :class:`BasicLSTMCell`; Q and Q_o
     start at zero, so a new cell computes exactly the basic LSTM with the
     same W, U, b, and uses its peepholes only as far as training grows
-    them (the gradient with respect to P and P_o is not zero at zero).
+    them (the gradient with respect to Q and Q_o is not zero at zero).
 
     Inputs: ``x`` ``(B, m)``, state ``(h, c)``, each ``(B, n)``.
     Outputs: ``(h_t, (h_t, c_t))``, each ``(B, n)``.
@@ -502,11 +502,11 @@ class PeepholeLSTMCell(_LSTMFamilyCell):
     >>> from lstmlib import BasicLSTMCell, PeepholeLSTMCell, Recurrent
     >>> cell = PeepholeLSTMCell(input_size=3, state_size=5,
     ...                         peephole="diagonal")
-    >>> cell.P.shape, cell.P_o.shape
+    >>> cell.Q.shape, cell.Q_o.shape
     (torch.Size([10]), torch.Size([5]))
     >>> basic = BasicLSTMCell(3, 5)
     >>> cell.load_state_dict(basic.state_dict(), strict=False).missing_keys
-    ['P', 'P_o']
+    ['Q', 'Q_o']
     >>> x = torch.randn(7, 2, 3)                            # (T, B, m)
     >>> outputs, (h_T, c_T) = Recurrent(cell)(x)
     >>> outputs.shape, h_T.shape, c_T.shape
@@ -528,23 +528,23 @@ class PeepholeLSTMCell(_LSTMFamilyCell):
         n = state_size
         self.peephole = peephole
         full = peephole == "full"
-        self.P = nn.Parameter(torch.empty((2 * n, n) if full else (2 * n,)))
-        self.P_o = nn.Parameter(torch.empty((n, n) if full else (n,)))
+        self.Q = nn.Parameter(torch.empty((2 * n, n) if full else (2 * n,)))
+        self.Q_o = nn.Parameter(torch.empty((n, n) if full else (n,)))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """W, U, b as in :class:`BasicLSTMCell`; P = 0 and P_o = 0."""
+        """W, U, b as in :class:`BasicLSTMCell`; Q = 0 and Q_o = 0."""
         super().reset_parameters()
         with torch.no_grad():
-            self.P.zero_()
-            self.P_o.zero_()
+            self.Q.zero_()
+            self.Q_o.zero_()
 
-    def peephole_input(self, c: Tensor, P: Tensor) -> Tensor:
-        """P c for full peepholes; the diagonal form multiplies each n-block
-        of the vector P by c. ``c`` ``(B, n)`` → ``(B, rows of P)``."""
+    def peephole_input(self, c: Tensor, Q: Tensor) -> Tensor:
+        """Q c for full peepholes; the diagonal form multiplies each n-block
+        of the vector Q by c. ``c`` ``(B, n)`` → ``(B, rows of Q)``."""
         if self.peephole == "full":
-            return F.linear(c, P)                       # P c
-        return P * c.repeat(1, P.shape[0] // self.state_size)
+            return F.linear(c, Q)                       # Q c
+        return Q * c.repeat(1, Q.shape[0] // self.state_size)
 
     def step(self, x_proj: Tensor, state: tuple[Tensor, Tensor]
              ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
@@ -552,10 +552,10 @@ class PeepholeLSTMCell(_LSTMFamilyCell):
         n = self.state_size
         a = F.linear(h, self.W) + x_proj                # (B, 4n)
         a_if, a_c, a_o = a.split([2 * n, n, n], dim=-1)
-        a_if = a_if + self.peephole_input(c_prev, self.P)   # + P c_{t-1}
+        a_if = a_if + self.peephole_input(c_prev, self.Q)   # + Q c_{t-1}
         i, f = torch.sigmoid(a_if).chunk(2, dim=-1)     # each (B, n)
         c = f * c_prev + i * torch.tanh(a_c)            # c_t
-        o = torch.sigmoid(a_o + self.peephole_input(c, self.P_o))  # sees c_t
+        o = torch.sigmoid(a_o + self.peephole_input(c, self.Q_o))  # sees c_t
         h = o * torch.tanh(c)                           # h_t
         return h, (h, c)
 
