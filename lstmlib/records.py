@@ -41,6 +41,9 @@ __all__ = ["versions", "source_state", "show_versions", "write_json_atomically",
 #:
 #: ``long_range_cpu.json``
 #:     the long-range sweeps (``python -m lstmlib.commands.long_range``)
+#: ``long_range_grid/``
+#:     the long-range grid, one file per point
+#:     (``python -m lstmlib.commands.long_range_grid``)
 #: ``post_eight_architectures.csv``
 #:     the source post's table of the eight architectures
 #: ``zaremba_small/``

@@ -1,7 +1,16 @@
 """lstmlib.experiments.long_range: the cells are initialised as the chapter says, a run
 is reproducible from its seed and gives a JSON-able record whose verdict
-follows the stated rule, and bad names are refused."""
+follows the stated rule, and bad names are refused.
+
+The grid (lstmlib.experiments.long_range_grid and its command): the cell
+variants start as their notes say, the success criteria judge hand-made
+outputs as the papers would, the rate is chosen on the validation set
+before any test point runs, a killed grid resumes, every record carries
+its provenance, and the committed grid holds only what its commands
+asked for."""
 import json
+import math
+import shlex
 
 import pytest
 import torch
@@ -12,6 +21,15 @@ from lstmlib.experiments.long_range import (LAG_CELLS, LAG_TASKS, lag_model, lag
                                 solve_lag_task, solve_lag_task_seeds)
 from lstmlib.seeds import seeds as book_seeds
 from lstmlib.experiments.tasks import ADDING_BASELINE_MSE, copy_memory_baseline
+from lstmlib.commands import long_range_grid as grid_command
+from lstmlib.experiments import long_range_grid as grid
+from lstmlib.experiments.long_range_grid import (
+    GRID_CELLS, GRID_FOLDER, GRID_TASKS, GridPoint, GridProtocol,
+    SelectionIncomplete, choose_learning_rate, evaluate, evaluation_set,
+    grid_model, grid_state_size, parameter_count, summarize_runs)
+from lstmlib.experiments.seed_statistics import success_rate
+from lstmlib.experiments.tasks import (ADDING_HOCHREITER_TOLERANCE,
+                                       COPY_LENGTH, copy_memory)
 from tests.command_line import exits, option_entries, refusal
 
 
@@ -191,3 +209,392 @@ def test_the_command_prints_one_json_line_per_run(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [json.loads(line)["cell"] for line in lines] == [
         "GRU", "vanilla RNN"]
+
+
+# -- the grid (lstmlib.experiments.long_range_grid and its command) ---------
+
+#: A grid small enough to run in a test: two cells, two tasks, two rates,
+#: two seeds, a few steps of tiny models.
+TINY = ["--cells", "lstm", "irnn", "--select", "adding_le=4", "copy=2",
+        "--test", "adding_le=5", "copy=3", "--lrs", "0.01", "0.03",
+        "--seeds", "2", "--select-seeds", "2", "--state-size", "3",
+        "--task-state-size", "copy=4", "--batch-size", "4", "--steps", "2",
+        "--task-steps", "copy=3", "--validation-size", "8",
+        "--test-size", "8"]
+#: Its points: 2 tasks x 2 cells x (2 rates + 1 test lag).
+TINY_POINTS = 12
+
+
+def tiny(folder) -> list:
+    return TINY + ["--out", str(folder)]
+
+
+def files(folder) -> dict:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*.json"))}
+
+
+@pytest.mark.parametrize("name", list(GRID_CELLS))
+def test_grid_cells_start_as_their_notes_say(name):
+    torch.manual_seed(0)
+    cell = GRID_CELLS[name].build(3, 5, 40)
+    n = 5
+    if name.startswith("vanilla"):
+        assert torch.allclose(cell.W.T @ cell.W, torch.eye(n), atol=1e-6)
+        assert cell.nonlinearity == "tanh"
+    elif name.startswith("irnn"):
+        assert torch.equal(cell.W, torch.eye(n))
+        assert torch.equal(cell.b, torch.zeros(n))
+        assert cell.nonlinearity == "relu"
+    elif name == "lstm_bf0":
+        assert torch.equal(cell.b, torch.zeros(4 * n))
+    elif name == "lstm_chrono":          # b_f = log U[1, 39], b_i = -b_f
+        b_f = cell.b[n:2 * n]
+        assert ((b_f >= 0) & (b_f <= math.log(39))).all()
+        assert torch.equal(cell.b[:n], -b_f)
+        assert torch.equal(cell.b[2 * n:], torch.zeros(2 * n))
+    else:                                # the keep gate's bias starts at 1
+        assert torch.equal(cell.b[n:2 * n], torch.ones(n))
+
+
+@pytest.mark.parametrize("task", list(GRID_TASKS))
+def test_matched_sizes_match_the_lstm_parameter_count(task):
+    lstm = parameter_count(grid_model("lstm", task, 50, 8, seed=0))
+    for name in ("vanilla_matched", "irnn_matched"):
+        n = grid_state_size(name, task, 8)
+        count = parameter_count(grid_model(name, task, 50, 8, seed=0))
+        assert n > 8 and count == parameter_count(
+            GRID_TASKS[task].spec.readout(GRID_CELLS[name].build(
+                GRID_TASKS[task].spec.input_size, n, 50),
+                GRID_TASKS[task].spec.num_outputs))
+        neighbours = [parameter_count(GRID_TASKS[task].spec.readout(
+            GRID_CELLS[name].build(GRID_TASKS[task].spec.input_size, m, 50),
+            GRID_TASKS[task].spec.num_outputs)) for m in (n - 1, n + 1)]
+        assert all(abs(count - lstm) <= abs(c - lstm) for c in neighbours)
+    assert grid_state_size("gru", task, 8) == 8
+
+
+def test_grid_models_are_seeded_and_leave_the_global_generator_alone():
+    torch.manual_seed(0)
+    before = torch.rand(1)
+    torch.manual_seed(0)
+    a = grid_model("lstm_chrono", "copy", 10, 4, seed=3)
+    assert torch.equal(torch.rand(1), before)
+    b = grid_model("lstm_chrono", "copy", 10, 4, seed=3)
+    c = grid_model("lstm_chrono", "copy", 10, 4, seed=4)
+    assert torch.equal(a.recurrent.cell.b, b.recurrent.cell.b)
+    assert not torch.equal(a.recurrent.cell.b, c.recurrent.cell.b)
+
+
+def test_validation_and_test_sets_are_fixed_and_distinct():
+    x_val, y_val = evaluation_set("adding_le", 10, "validation", 50)
+    x_test, y_test = evaluation_set("adding_le", 10, "test", 50)
+    again, _ = evaluation_set("adding_le", 10, "validation", 50)
+    assert torch.equal(x_val, again)
+    assert not torch.equal(x_val, x_test)
+    # neither is a training stream: training seeds are below SEED_LIMIT
+    assert min(grid.VALIDATION_SEED, grid.TEST_SEED) >= grid.SEED_LIMIT
+    with pytest.raises(ValueError, match="which"):
+        evaluation_set("adding_le", 10, "train", 5)
+
+
+class _Fixed(torch.nn.Module):
+    """A 'model' that answers what it is given, whatever the input."""
+
+    def __init__(self, output):
+        super().__init__()
+        self.output = output
+
+    def forward(self, x):
+        B = x.shape[1]
+        start = getattr(self, "start", 0)
+        self.start = start + B
+        if self.output.dim() == 3:                  # per step: (T, B, C)
+            return self.output[:, start:start + B]
+        return self.output[start:start + B]
+
+
+def _judge(task, T, output, target):
+    """evaluate() on a model that answers ``output``, 7 sequences at a
+    time (the batch is dimension 1 of the input)."""
+    B = target.shape[1] if task == "copy" else target.shape[0]
+    return evaluate(_Fixed(output), task, T, torch.zeros(1, B), target,
+                    chunk=7)
+
+
+def test_success_criteria_on_hand_made_outputs():
+    B = 200
+    target = torch.rand(B, 1) + torch.rand(B, 1)
+    # adding (Le et al.): MSE below 1/60, not above it
+    near = target + 0.1 * torch.tensor([1.0, -1.0]).repeat(B // 2)[:, None]
+    assert _judge("adding_le", 50, near, target)["success"]   # MSE 0.01
+    far = target + 0.15 * torch.tensor([1.0, -1.0]).repeat(B // 2)[:, None]
+    assert not _judge("adding_le", 50, far, target)["success"]  # 0.0225
+    assert not _judge("adding_le", 50, torch.ones(B, 1), target)["success"]
+    # adding (H&S): correct within 0.04; at least 99% of the sequences
+    target = 0.5 + torch.rand(B, 1) / 4
+    errors = torch.full((B, 1), 0.039)
+    errors[:2] = 0.041                                    # 2 of 200 wrong
+    found = _judge("adding_hs", 100, target + errors, target)
+    assert found["wrong"] == 2 and found["fraction_correct"] == 0.99
+    assert found["success"]
+    errors[2] = -0.041                                    # 3 of 200 wrong
+    found = _judge("adding_hs", 100, target + errors, target)
+    assert found["wrong"] == 3 and not found["success"]
+    assert ADDING_HOCHREITER_TOLERANCE == 0.04
+    # temporal order: right when p(right class) > 0.7, i.e. every output
+    # within 0.3 of its one-hot target
+    classes = torch.arange(B) % 4
+
+    def logits_with(p):
+        other = (1 - p) / 3
+        z = torch.full((B, 4), math.log(other))
+        z[torch.arange(B), classes] = math.log(p)
+        return z
+    assert _judge("temporal_order", 100, logits_with(0.71), classes)[
+        "success"]
+    found = _judge("temporal_order", 100, logits_with(0.69), classes)
+    assert found["fraction_correct"] == 0 and found["accuracy"] == 1
+    assert not found["success"]
+    # copy: a tenth of the memoryless baseline
+    T = 10
+    _, copied = copy_memory(B, T, generator=torch.Generator().manual_seed(0))
+    sure = torch.full((T + 20, B, 10), -30.0)
+    sure.scatter_(2, copied.unsqueeze(2), 0.0)
+    found = _judge("copy", T, sure, copied)
+    assert found["success"] and found["fraction_all_recalled"] == 1
+    memoryless = torch.full((T + 20, B, 10), -30.0)
+    memoryless[:T + 10, :, 0] = 0
+    memoryless[T + 10:, :, 1:9] = 0
+    found = _judge("copy", T, memoryless, copied)
+    assert found["loss"] == pytest.approx(copy_memory_baseline(T), rel=1e-4)
+    assert not found["success"]
+    assert COPY_LENGTH == 10
+
+
+def test_a_point_summary_counts_successes_with_the_exact_interval():
+    runs = [dict(success=s, loss=v) for s, v in
+            [(True, 0.1), (False, 0.5), (True, 0.2), (False, float("nan")),
+             (True, 0.3)]]
+    s = summarize_runs(runs)
+    rate = success_rate(3, 5)
+    assert (s["successes"], s["trials"]) == (3, 5)
+    assert (s["rate_low"], s["rate_high"]) == (rate.low, rate.high)
+    assert s["loss_median"] == 0.3 and s["loss_min"] == 0.1
+    assert s["loss_max"] == math.inf and s["diverged"] == 1
+
+
+def _protocol(**changes) -> GridProtocol:
+    options = dict(state_size=3, batch_size=4, steps=2, lrs=(0.01, 0.03),
+                   select_seeds=(0, 1), test_seeds=(100, 101),
+                   select_lags={"adding_le": 4}, test_plan=(("adding_le", 5),),
+                   validation_size=8, test_size=8)
+    options.update(changes)
+    return GridProtocol(**options)
+
+
+def _write_selection(folder, protocol, medians, cell="gru",
+                     task="adding_le"):
+    for lr, median in medians.items():
+        point = GridPoint("select", cell, task, protocol.select_lags[task],
+                          lr)
+        path = grid.point_path(folder, point)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(dict(
+            point=point.__dict__, settings=protocol.settings(task),
+            summary=dict(loss_median=median))))
+
+
+def test_the_rate_is_the_best_median_validation_loss(tmp_path):
+    protocol = _protocol(lrs=(0.003, 0.01, 0.03))
+    with pytest.raises(SelectionIncomplete):
+        choose_learning_rate(tmp_path, protocol, "gru", "adding_le")
+    _write_selection(tmp_path, protocol, {0.003: 0.5, 0.01: 0.2})
+    with pytest.raises(SelectionIncomplete, match="incomplete"):
+        grid.points_to_test(tmp_path, protocol, ["gru"], "adding_le", 5)
+    _write_selection(tmp_path, protocol, {0.03: math.inf})   # diverged
+    lr, medians = choose_learning_rate(tmp_path, protocol, "gru",
+                                       "adding_le")
+    assert lr == 0.01 and medians == {"0.003": 0.5, "0.01": 0.2,
+                                      "0.03": math.inf}
+    _write_selection(tmp_path, protocol, {0.003: 0.2})        # a tie
+    assert choose_learning_rate(tmp_path, protocol, "gru",
+                                "adding_le")[0] == 0.003
+    assert grid.points_to_test(tmp_path, protocol, ["gru"], "adding_le", 5) == [
+        GridPoint("test", "gru", "adding_le", 5, 0.003)]
+    other = _protocol(lrs=(0.003, 0.01, 0.03), steps=3)
+    with pytest.raises(ValueError, match="other settings"):
+        choose_learning_rate(tmp_path, other, "gru", "adding_le")
+
+
+@pytest.mark.parametrize("changes, words", [
+    (dict(select_seeds=(0, 0)), "select_seeds"),
+    (dict(test_seeds=(1, 2), select_seeds=(2, 3)), "disjoint"),
+    (dict(lrs=(0.01, 0.01)), "distinct"),
+    (dict(select_lags={"temporal_order": 10}), "lag >= 20"),
+    (dict(test_plan=(("copy", 5),)), "without a selection lag"),
+])
+def test_bad_protocols_are_refused(changes, words):
+    with pytest.raises(ValueError, match=words):
+        _protocol(**changes)
+
+
+def test_the_grid_selects_before_it_tests_and_writes_full_records(
+        tmp_path, capsys):
+    paths = grid_command.main(tiny(tmp_path))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(paths) == len(lines) == TINY_POINTS
+    assert all(line["status"] == "ran" for line in lines)
+    order = [(line["task"], line["phase"]) for line in lines]
+    assert order == [("adding_le", "select")] * 4 + [
+        ("adding_le", "test")] * 2 + [("copy", "select")] * 4 + [
+        ("copy", "test")] * 2
+    record = json.loads(paths[-1].read_text())
+    assert record["command"] == grid_command.PROGRAM + " " + shlex.join(
+        tiny(tmp_path))
+    assert {"date", "machine", "versions", "precision", "parameters",
+            "lstm_parameters", "state_size", "settings", "runs", "summary",
+            "selection", "criterion", "baseline", "evaluated_on"} <= set(
+        record)
+    assert {"cpu", "threads"} <= set(record["machine"])
+    assert record["machine"]["threads"] == 1
+    assert record["precision"] == "float32"
+    assert {"git_commit", "git_dirty"} <= set(record["versions"])
+    assert record["evaluated_on"]["set"] == "test"
+    assert [r["seed"] for r in record["runs"]] == [100, 101]
+    selection = json.loads(paths[0].read_text())
+    assert selection["evaluated_on"]["set"] == "validation"
+    assert [r["seed"] for r in selection["runs"]] == [0, 1]
+    assert record["selection"]["lr"] == record["point"]["lr"]
+    assert record["point"]["task"] == "copy"          # its own budget
+    assert record["settings"]["steps"] == 3 == record["runs"][0]["steps"]
+    assert record["state_size"] == 4 == record["settings"]["state_size"]
+    assert grid_command.grid_coverage(tmp_path).complete
+
+
+def test_a_killed_grid_resumes_where_it_stopped(tmp_path, monkeypatch,
+                                                capsys):
+    ran = []
+    real = grid.run_point
+
+    def dies_after_five(point, protocol):
+        if len(ran) == 5:
+            raise KeyboardInterrupt                   # killed mid-point
+        ran.append(point)
+        return real(point, protocol)
+    monkeypatch.setattr(grid, "run_point", dies_after_five)
+    with pytest.raises(KeyboardInterrupt):
+        grid_command.main(tiny(tmp_path))
+    before = files(tmp_path)
+    assert len(before) == 5
+    assert not list(tmp_path.rglob("*.part"))         # no half file
+    ran.clear()
+    monkeypatch.setattr(grid, "run_point",
+                        lambda point, protocol: (ran.append(point),
+                                                 real(point, protocol))[1])
+    capsys.readouterr()
+    grid_command.main(tiny(tmp_path))
+    statuses = [json.loads(line)["status"]
+                for line in capsys.readouterr().out.splitlines()]
+    assert statuses.count("done before") == 5
+    assert len(ran) == TINY_POINTS - 5                # only the rest ran
+    after = files(tmp_path)
+    assert len(after) == TINY_POINTS
+    assert all(after[name] == data for name, data in before.items())
+    assert grid_command.grid_coverage(tmp_path).complete
+
+
+def test_a_folder_of_other_settings_is_refused(tmp_path, capsys):
+    grid_command.main(tiny(tmp_path) + ["--phase", "select"])
+    capsys.readouterr()
+    _, err = exits(grid_command.main, tiny(tmp_path)[:-2] + [
+        "--steps", "3", "--out", str(tmp_path)], capsys, 1)
+    assert "other settings" in err and "use another folder" in err
+
+
+def test_coverage_reports_missing_waiting_and_unexpected_points(tmp_path):
+    grid_command.main(tiny(tmp_path) + ["--phase", "select"])
+    coverage = grid_command.grid_coverage(tmp_path)
+    assert coverage.records == 8 and not coverage.missing
+    assert coverage.complete                 # it asked for selection only
+    missing = tmp_path / "select" / "copy_T2_irnn_lr0.03.json"
+    kept = missing.read_bytes()
+    missing.unlink()
+    coverage = grid_command.grid_coverage(tmp_path)
+    assert coverage.missing == [GridPoint("select", "irnn", "copy", 2, 0.03)]
+    missing.write_bytes(kept)
+    # a full command on the same folder: tests wait for nothing now...
+    grid_command.main(tiny(tmp_path))
+    assert grid_command.grid_coverage(tmp_path).complete
+    # ...and a record that its command did not ask for is reported
+    stray = json.loads(kept)
+    stray["point"]["lr"] = 0.1
+    path = tmp_path / "select" / "copy_T2_irnn_lr0.1.json"
+    path.write_text(json.dumps(stray))
+    coverage = grid_command.grid_coverage(tmp_path)
+    assert coverage.unexpected == [f"{path}: not asked for by its command"]
+    path.unlink()
+    # a selection still incomplete leaves its test points waiting
+    (tmp_path / "select" / "adding_le_T4_lstm_lr0.01.json").unlink()
+    coverage = grid_command.grid_coverage(tmp_path)
+    assert (grid_command.PROGRAM + " " + shlex.join(tiny(tmp_path)),
+            "lstm", "adding_le", 5) in coverage.waiting
+
+
+def test_the_committed_grid_holds_only_what_its_commands_asked_for():
+    coverage = grid_command.grid_coverage(GRID_FOLDER)
+    assert coverage.unexpected == []
+    for command in coverage.commands:
+        assert command.startswith(grid_command.PROGRAM)
+    for record in grid.load_grid(GRID_FOLDER):
+        assert {"git_commit", "git_dirty"} <= set(record["versions"])
+        assert record["precision"] and record["machine"]["threads"] >= 1
+        s = record["summary"]
+        assert s["successes"] == sum(r["success"] for r in record["runs"])
+        assert s["trials"] == len(record["runs"]) >= (
+            5 if record["point"]["phase"] == "test" else 3)
+
+
+def test_the_grid_table_has_a_row_per_test_point(tmp_path):
+    grid_command.main(tiny(tmp_path))
+    rows = grid.grid_table(grid.load_grid(tmp_path))
+    assert [(r["task"], r["cell"]) for r in rows] == [
+        ("adding_le", "IRNN"), ("adding_le", "basic LSTM"),
+        ("copy", "IRNN"), ("copy", "basic LSTM")]
+    assert all(r["trials"] == 2 and r["published"] is None for r in rows)
+    assert grid.PUBLISHED[("adding_hs", 100)]["training_sequences"] == 74_000
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--select", "adding"], "argument --select: expected TASK=T"),
+    (["--select", "adding_hs=10"],
+     "argument --select: expected a lag T >= 11 for adding_hs"),
+    (["--test", "copy=x"], "argument --test: expected a lag T >= 1"),
+    (["--lrs", "0"], "argument --lrs: expected a number > 0, got '0'"),
+    (["--seeds", "0"], "argument --seeds: expected a positive integer"),
+    (["--cells", "LSTM"], "argument --cells: invalid choice: 'LSTM'"),
+    (["--tasks", "copy", "--select", "adding_le=5"],
+     "expected a selection lag (--select TASK=T) for every task, "
+     "missing: copy"),
+])
+def test_bad_grid_arguments_are_one_line_errors(argv, expected, capsys,
+                                               tmp_path):
+    last = refusal(grid_command.main, argv + ["--out", str(tmp_path)],
+                   capsys)
+    assert expected in last
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_every_grid_option_says_its_default(capsys):
+    help_text, _ = exits(grid_command.main, ["--help"], capsys, 0)
+    for entry in option_entries(help_text):
+        assert "(default: " in entry, entry
+
+
+def test_the_coverage_option_runs_nothing(tmp_path, capsys):
+    grid_command.main(tiny(tmp_path) + ["--phase", "select"])
+    capsys.readouterr()
+    assert grid_command.main(["--coverage", "--out", str(tmp_path)]) == []
+    found = json.loads(capsys.readouterr().out)
+    assert found["records"] == 8 and found["missing"] == []
+    assert found["unexpected"] == [] and len(found["commands"]) == 1

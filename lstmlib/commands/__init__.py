@@ -1,6 +1,8 @@
 """The command lines of the long experiments (run with ``python -m``).
 
 * ``python -m lstmlib.commands.long_range``: the long-range sweeps
+* ``python -m lstmlib.commands.long_range_grid``: the long-range grid
+  (learning rate selected per cell, then five seeds a lag; resumable)
 * ``python -m lstmlib.commands.gated_versus_vanilla``: Part II's closing
   test, gated cells against the orthogonal vanilla RNN over seed ensembles
 * ``python -m lstmlib.commands.ptb``: the full-scale Penn Treebank runs

@@ -12,6 +12,9 @@
   intervals and paired comparisons over seeds (``scipy.stats``)
 * :mod:`.long_range`: which cells solve the long-range tasks as the lag
   grows
+* :mod:`.long_range_grid`: the same question with a fixed protocol: a
+  learning rate chosen per cell on validation sequences, then five seeds
+  per lag, success as each task's paper defines it
 * :mod:`.language_model`: word-level language models and their stateful
   truncated-BPTT trainer
 * :mod:`.ptb`: the full-scale Penn Treebank experiments

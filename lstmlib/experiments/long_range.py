@@ -9,6 +9,12 @@ baseline. :func:`solve_lag_task` does one run and :func:`lag_sweep` a
 grid; each run gives a JSON-able record. The command line that runs a
 sweep and writes its records with their provenance is
 :mod:`lstmlib.commands.long_range`.
+
+These sweeps measure what one draw does under one budget. The grid of
+:mod:`lstmlib.experiments.long_range_grid` measures what a cell *can*
+do: a learning rate chosen per cell on a validation set, several seeds
+per point, the papers' success criteria; it trains its seeds with
+:func:`train_lag_seeds`, the training of :func:`solve_lag_task_seeds`.
 """
 from __future__ import annotations
 
@@ -41,7 +47,7 @@ from ..cells.vanilla import VanillaRNNCell
 
 __all__ = ["LAG_CELLS", "LagTask", "LAG_TASKS", "LAG_RESULTS_FILE",
            "lag_model", "solve_lag_task", "solve_lag_task_seeds", "lag_sweep",
-           "load_lag_results"]
+           "train_lag_seeds", "load_lag_results"]
 
 #: The CPU-scale sweeps the chapter plots, as written by
 #: :mod:`lstmlib.commands.long_range`: the committed result
@@ -281,12 +287,9 @@ def solve_lag_task_seeds(
         return spec.readout(LAG_CELLS[cell](spec.input_size, state_size),
                             spec.num_outputs)
 
-    with torch.random.fork_rng(devices=[]):     # as lag_model: global
-        ensemble = Ensemble.from_seeds(build, seeds)    # generator kept
-    losses = train_ensemble(ensemble, lambda g: spec.batch(batch_size, T, g),
-                            spec.loss, steps=steps, lr=lr, seeds=seeds,
-                            stop_below=threshold)
-    models = ensemble.members()
+    losses, models = train_lag_seeds(build, spec, T, seeds,
+                                     batch_size=batch_size, steps=steps,
+                                     lr=lr, stop_below=threshold)
     seconds = round((time.perf_counter() - started) / len(seeds), 2)
     records = []
     for seed, model, run in zip(seeds, models, losses):
@@ -301,6 +304,42 @@ def solve_lag_task_seeds(
             final_loss=final, baseline=baseline, threshold=threshold,
             solved=final < threshold, seconds=seconds))
     return records, models
+
+def train_lag_seeds(
+    build: Callable[[], nn.Module],
+    spec: LagTask,
+    T: int,
+    seeds: Sequence[int],
+    *,
+    batch_size: int,
+    steps: int,
+    lr: float,
+    stop_below: float | None = None,
+) -> Tuple[List[List[float]], List[nn.Module]]:
+    """K runs of one model on one task at lag ``T``, trained at once.
+
+    Member k is ``build()`` right after ``torch.manual_seed(seeds[k])``,
+    trained by :func:`~lstmlib.experiments.ensembles.train_ensemble` on
+    batches ``spec.batch(batch_size, T, g_k)`` from its own generator
+    seeded with ``seeds[k]`` (Adam with learning rate ``lr``, gradient
+    norm clipped at 1, at most ``steps`` steps; with ``stop_below``, a
+    member stops once the mean of its last 10 losses is below it). This
+    is the training of :func:`solve_lag_task_seeds`, for any model
+    ``build`` makes (the grid of
+    :mod:`lstmlib.experiments.long_range_grid` builds cells that are not
+    in :data:`LAG_CELLS`). Torch's global generator is left as it was.
+
+    Returns ``(losses, models)``: each member's training losses, one per
+    step it took, and the K trained models, in the order of ``seeds``.
+    """
+    seeds = list(seeds)
+    with torch.random.fork_rng(devices=[]):     # as lag_model: global
+        ensemble = Ensemble.from_seeds(build, seeds)    # generator kept
+    losses = train_ensemble(ensemble, lambda g: spec.batch(batch_size, T, g),
+                            spec.loss, steps=steps, lr=lr, seeds=seeds,
+                            stop_below=stop_below)
+    return losses, ensemble.members()
+
 
 def load_lag_results(path: str | Path = LAG_RESULTS_FILE) -> List[dict]:
     """The committed sweeps: a list of what :func:`main` wrote, one dict
