@@ -52,6 +52,12 @@ def test_parameter_layouts():
         "W_1": (7, N), "b_1": (7,), "W_2": (N, 7), "b_2": (N,)}
 
 
+def test_highway_blocks_are_named_after_the_books_symbols():
+    """H the candidate, g the transform gate, C the carry gate."""
+    assert HighwayLayer(N).gate_names == ("H", "g")
+    assert HighwayLayer(N, coupled=False).gate_names == ("H", "g", "C")
+
+
 def test_highway_gate_biases_start_carrying():
     layer = HighwayLayer(N)
     assert torch.equal(layer.b[N:], torch.full((N,), -2.0))
@@ -60,8 +66,8 @@ def test_highway_gate_biases_start_carrying():
     assert torch.equal(free.b[2 * N:], torch.full((N,), 3.0))
     bound = N ** -0.5
     assert free.W.abs().max() <= bound and free.b[:N].abs().max() <= bound
-    T, _ = layer.gates(torch.zeros(1, N))
-    assert torch.allclose(T, torch.full((1, N), -2.0).sigmoid())
+    g, _ = layer.gates(torch.zeros(1, N))
+    assert torch.allclose(g, torch.full((1, N), -2.0).sigmoid())
 
 
 def test_residual_initial_ranges():
@@ -80,10 +86,10 @@ def test_plain_layer_by_hand():
 
 def test_coupled_highway_is_convex_combination():
     layer, x = HighwayLayer(N), torch.randn(B, N)
-    T, C = layer.gates(x)
-    assert torch.allclose(T + C, torch.ones_like(T), rtol=0, atol=1e-15)
+    g, C = layer.gates(x)
+    assert torch.allclose(g + C, torch.ones_like(g), rtol=0, atol=1e-15)
     H = torch.tanh(x @ layer.W[:N].T + layer.b[:N])
-    assert torch.allclose(layer(x), H * T + x * C, rtol=0, atol=1e-15)
+    assert torch.allclose(layer(x), H * g + x * C, rtol=0, atol=1e-15)
     # each unit lies between its old value and the candidate
     y = layer(x)
     low, high = torch.minimum(x, H), torch.maximum(x, H)

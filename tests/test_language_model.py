@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from lstmlib import BasicLSTMCell, GRUCell, VanillaRNNCell
+from lstmlib import BasicLSTMCell, GRUCell, VanillaRNNCell, result_path
 from lstmlib.experiments.data import OTHER, Corpus, Vocabulary, limit_vocabulary
 from lstmlib.commands.ptb import main
 from lstmlib.experiments.ptb import (ZAREMBA_SMALL, architecture_model,
@@ -106,6 +106,18 @@ def test_uniform_init_bounds_every_parameter():
         assert p.abs().max() > 0.05      # drawn, not left at zero
     with pytest.raises(ValueError, match="bound > 0"):
         uniform_init_(model, 0.0)
+
+
+def test_uniform_init_records_what_it_drew():
+    """The model says how its parameters were drawn; a new model says
+    nothing (each module keeps its own initialization)."""
+    assert small_model().initialization is None
+    assert uniform_init_(small_model(), 0.1).initialization == \
+        "uniform(-0.1, 0.1)"
+    assert uniform_init_(small_model(), 0.05).initialization == \
+        "uniform(-0.05, 0.05)"
+    assert uniform_init_(small_model(), 1).initialization == \
+        "uniform(-1.0, 1.0)"
 
 
 def test_evaluate_nats_is_the_mean_cross_entropy():
@@ -295,6 +307,29 @@ def test_record_round_trip(tmp_path):
     assert list(tmp_path.glob("sub/*.part")) == []
 
 
+def test_record_stores_the_initialization(tmp_path):
+    """model["init"] is written by the initializer, survives a round
+    trip, and is absent when no initializer drew the whole model."""
+    config = quick_config(epochs=1)
+    drawn = train_language_model(uniform_init_(small_model(), 0.1),
+                                 periodic_corpus(), config, test=False,
+                                 progress=False)
+    assert drawn.model["init"] == "uniform(-0.1, 0.1)"
+    loaded = load_record(save_record(drawn, tmp_path / "drawn.json"))
+    assert loaded.model["init"] == "uniform(-0.1, 0.1)"
+    own = train_language_model(small_model(), periodic_corpus(), config,
+                               test=False, progress=False)
+    assert "init" not in own.model
+    assert set(drawn.model) == set(own.model) | {"init"}
+
+
+def test_records_without_init_still_load():
+    """The committed records predate model["init"] and load as they are."""
+    record = load_record(result_path("zaremba_small/torch.json"))
+    assert "init" not in record.model
+    assert record.model["vocab_size"] == 10_000
+
+
 def test_save_record_leaves_no_partial_file(tmp_path):
     record = RunRecord(name="x", model={}, config={"bad": object()})
     with pytest.raises(TypeError):
@@ -345,6 +380,7 @@ def test_zaremba_small_model_layout():
         expected = 10_000 * 200 + 200 * 10_000 + 10_000 + lstm + extra
         assert sum(p.numel() for p in model.parameters()) == expected
         assert max(p.abs().max().item() for p in model.parameters()) <= 0.1
+        assert model.initialization == "uniform(-0.1, 0.1)"
     with pytest.raises(ValueError, match="'lstmlib' or 'torch'"):
         zaremba_small_model(10, "jax")
 
@@ -408,6 +444,7 @@ def test_command_line_zaremba_writes_a_record(tmp_path, monkeypatch):
     out = tmp_path / "z.json"
     assert main(["zaremba-small", "--epochs", "1", "--out", str(out)]) == 0
     record = load_record(out)
+    assert record.model["init"] == "uniform(-0.1, 0.1)"
     assert record.command.endswith(f"--epochs 1 --out {out}")
     assert record.config["lr"] == 1.0 and record.test_nats is not None
     assert record.config["loss_sum_over_time"] is True

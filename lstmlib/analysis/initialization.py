@@ -1,21 +1,23 @@
 """Initializers for the recurrent weights W (Part I, "Initializing the
 recurrent weights").
 
-The chapter starts from the bound ‖δs_{t+k}‖ ≤ ‖γW‖₂^k ‖δs_t‖, where
-γ = sup|φ'| (1 for tanh, 1/4 for the logistic sigmoid) is the global slope
-bound that Part I's "Vanishing and exploding sensitivity" writes γ̄ (its γ
-and γ' are slopes met along a trajectory, at most γ̄), and asks for a W
-that brings the bound as close to equality as possible: every singular
-value of γW equal to 1. Two ways to approach that goal live here.
+The chapter starts from the bound ‖Δs_{t+k}‖ ≤ ‖γ̄W‖₂^k ‖Δs_t‖, where
+γ̄ = sup|φ'| (1 for tanh, 1/4 for the logistic sigmoid) is the global
+slope bound of Part I's "Vanishing and exploding sensitivity" (its γ and
+γ' are slopes met along a trajectory, at most γ̄), and asks for a W that
+brings the bound as close to equality as possible: every singular value
+of γ̄W equal to 1. Two ways to approach that goal live here. The keyword
+``gamma`` of the functions below is γ̄.
 
-* On average: draw the n² entries of W ∈ R^{n×n} independently with
-  n E[w²] = 1/γ², so that every column γW e_j has expected squared norm
-  Σ_i γ² E[w_ij²] = 1 (the sum runs over the n rows of W).
-  :func:`unit_column_uniform_` draws U(-r, r) with r = √3 / (γ√n),
-  :func:`unit_column_normal_` draws N(0, 1/(γ²n)). For square W the first
-  is :func:`xavier_uniform_` (Glorot and Bengio, 2010) with gain 1/γ.
-* Exactly: :func:`orthogonal_` makes W = Q/γ with Q orthogonal, so every
-  singular value of γW is 1.
+* On average: draw the n² entries of W ∈ ℝ^{n×n} independently with
+  n E[w²] = 1/γ̄², so that every column γ̄W e_j has expected squared norm
+  Σ_i γ̄² E[w_ij²] = 1 (the sum runs over the n rows of W).
+  :func:`unit_column_uniform_` draws from the uniform distribution
+  𝒰(−w_max, w_max) with w_max = √3 / (γ̄√n), :func:`unit_column_normal_`
+  from N(0, 1/(γ̄²n)). For square W the first is :func:`xavier_uniform_`
+  (Glorot and Bengio, 2010) with gain 1/γ̄.
+* Exactly: :func:`orthogonal_` makes W = O/γ̄ with O orthogonal, so every
+  singular value of γ̄W is 1.
 
 Functions that fill a tensor in place end with ``_``, like
 ``torch.nn.init``; each returns the tensor it filled. Every one accepts a
@@ -68,7 +70,8 @@ def _check_size(n, name: str, who: str) -> int:
 
 
 def unit_column_uniform_bound(n: int, gamma: float = 1.0) -> float:
-    """r = √3 / (γ√n): U(-r, r) has variance r²/3 = 1/(γ²n)."""
+    """w_max = √3 / (γ̄√n), γ̄ = ``gamma``: 𝒰(−w_max, w_max) has variance
+    w_max²/3 = 1/(γ̄²n)."""
     who = "unit_column_uniform_bound"
     n = _check_size(n, "n", who)
     gamma = _check_positive(gamma, "gamma", who)
@@ -78,19 +81,22 @@ def unit_column_uniform_bound(n: int, gamma: float = 1.0) -> float:
 def unit_column_uniform_(weight: Tensor, *, gamma: float = 1.0,
                          generator: torch.Generator | None = None
                          ) -> Tensor:
-    """Fill ``weight`` (n, ·) with U(-r, r), r = √3/(γ√n), n = rows.
+    """Fill ``weight`` (n, ·) with draws from 𝒰(−w_max, w_max),
+    w_max = √3/(γ̄√n), γ̄ = ``gamma``, n = rows.
 
-    Each column γW e_j sums n squared entries of variance γ²r²/3 = 1/n,
-    so its expected squared norm is 1: the goal ‖γW e_j‖ = 1, on average.
+    Each column γ̄W e_j sums n squared entries of variance
+    γ̄² w_max²/3 = 1/n, so its expected squared norm is 1: the goal
+    ‖γ̄W e_j‖ = 1, on average.
     """
     weight = _check_weight(weight, "unit_column_uniform_")
-    r = unit_column_uniform_bound(weight.shape[0], gamma)
+    w_max = unit_column_uniform_bound(weight.shape[0], gamma)
     with torch.no_grad():
-        return weight.uniform_(-r, r, generator=generator)
+        return weight.uniform_(-w_max, w_max, generator=generator)
 
 
 def unit_column_normal_std(n: int, gamma: float = 1.0) -> float:
-    """std = 1 / (γ√n): N(0, std²) has E[w²] = 1/(γ²n)."""
+    """std = 1 / (γ̄√n), γ̄ = ``gamma``: N(0, std²) has
+    E[w²] = 1/(γ̄²n)."""
     who = "unit_column_normal_std"
     n = _check_size(n, "n", who)
     gamma = _check_positive(gamma, "gamma", who)
@@ -100,10 +106,12 @@ def unit_column_normal_std(n: int, gamma: float = 1.0) -> float:
 def unit_column_normal_(weight: Tensor, *, gamma: float = 1.0,
                         generator: torch.Generator | None = None
                         ) -> Tensor:
-    """Fill ``weight`` (n, ·) with N(0, 1/(γ²n)), n = rows.
+    """Fill ``weight`` (n, ·) with draws from N(0, 1/(γ̄²n)),
+    γ̄ = ``gamma``, n = rows.
 
     The Gaussian twin of :func:`unit_column_uniform_`: the same
-    E[w²] = 1/(γ²n), so columns of γW again have unit expected squared norm.
+    E[w²] = 1/(γ̄²n), so columns of γ̄W again have unit expected squared
+    norm.
     """
     weight = _check_weight(weight, "unit_column_normal_")
     std = unit_column_normal_std(weight.shape[0], gamma)
@@ -113,7 +121,8 @@ def unit_column_normal_(weight: Tensor, *, gamma: float = 1.0,
 
 def xavier_uniform_bound(fan_in: int, fan_out: int,
                          gain: float = 1.0) -> float:
-    """a = gain · √6 / √(fan_in + fan_out) (Glorot and Bengio, 2010)."""
+    """w_max = gain · √6 / √(fan_in + fan_out) (Glorot and Bengio,
+    2010)."""
     who = "xavier_uniform_bound"
     fan_in = _check_size(fan_in, "fan_in", who)
     fan_out = _check_size(fan_out, "fan_out", who)
@@ -123,31 +132,33 @@ def xavier_uniform_bound(fan_in: int, fan_out: int,
 
 def xavier_uniform_(weight: Tensor, *, gain: float = 1.0,
                     generator: torch.Generator | None = None) -> Tensor:
-    """Fill ``weight`` (fan_out, fan_in) with U(-a, a), a as in
-    :func:`xavier_uniform_bound`; the same draw as
-    ``torch.nn.init.xavier_uniform_``.
+    """Fill ``weight`` (fan_out, fan_in) with draws from
+    𝒰(−w_max, w_max), w_max as in :func:`xavier_uniform_bound`; the same
+    draw as ``torch.nn.init.xavier_uniform_``.
 
     Var = 2/(fan_in + fan_out) averages the forward and backward variance
     conditions; for square W (fan_in = fan_out = n) it is 1/n, the bound
-    √3/√n of :func:`unit_column_uniform_` with γ = 1.
+    w_max = √3/√n of :func:`unit_column_uniform_` with γ̄ = 1.
     """
     weight = _check_weight(weight, "xavier_uniform_")
     fan_out, fan_in = weight.shape
-    a = xavier_uniform_bound(fan_in, fan_out, gain)
+    w_max = xavier_uniform_bound(fan_in, fan_out, gain)
     with torch.no_grad():
-        return weight.uniform_(-a, a, generator=generator)
+        return weight.uniform_(-w_max, w_max, generator=generator)
 
 
 def orthogonal_(weight: Tensor, *, gamma: float = 1.0,
                 generator: torch.Generator | None = None) -> Tensor:
-    """Fill ``weight`` (rows, cols) with Q/γ, Q orthogonal, Haar-distributed.
+    """Fill ``weight`` (rows, cols) with O/γ̄, γ̄ = ``gamma``, O orthogonal
+    and Haar-distributed.
 
-    Every singular value of γW is then exactly 1, the goal itself rather
-    than its average. Q comes from the QR factorization G = QR of a
-    Gaussian G, with the signs of diag(R) moved into Q so that Q is
-    uniform over the orthogonal group. For rows ≠ cols, Q has orthonormal
-    columns (rows > cols) or rows (rows < cols); the same as
-    ``torch.nn.init.orthogonal_`` with gain 1/γ.
+    Every singular value of γ̄W is then exactly 1, the goal itself rather
+    than its average. O is the orthogonal factor of the QR factorization
+    of a Gaussian matrix, with the signs of the triangular factor's
+    diagonal moved into O so that O is uniform over the orthogonal group.
+    For rows ≠ cols, O has orthonormal columns (rows > cols) or rows
+    (rows < cols); the same as ``torch.nn.init.orthogonal_`` with gain
+    1/γ̄.
     """
     weight = _check_weight(weight, "orthogonal_")
     gamma = _check_positive(gamma, "gamma", "orthogonal_")
@@ -156,13 +167,14 @@ def orthogonal_(weight: Tensor, *, gamma: float = 1.0,
     shape = (rows, cols) if tall else (cols, rows)
     gaussian = torch.randn(shape, generator=generator,
                            dtype=torch.float64, device=weight.device)
-    q, r = torch.linalg.qr(gaussian)               # q: shape, r: (k, k)
-    signs = torch.sign(torch.diagonal(r))
+    # gaussian = O · (upper triangular), O of the shape of gaussian
+    orthogonal, triangular = torch.linalg.qr(gaussian)
+    signs = torch.sign(torch.diagonal(triangular))
     signs[signs == 0] = 1.0
-    q = q * signs                                  # Haar: R's diagonal > 0
-    q = q if tall else q.T                         # (rows, cols)
+    orthogonal = orthogonal * signs     # Haar: triangular's diagonal now > 0
+    orthogonal = orthogonal if tall else orthogonal.T      # (rows, cols)
     with torch.no_grad():
-        return weight.copy_(q / gamma)
+        return weight.copy_(orthogonal / gamma)
 
 
 def initialize_recurrent_(cell: torch.nn.Module,

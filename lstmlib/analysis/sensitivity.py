@@ -17,7 +17,7 @@ vector, the concatenation of its parts in the order of ``state_names``.
 Besides the exact measurement (:func:`step_jacobians`,
 :func:`jacobian_norms`, :func:`directional_derivative_norms`), the module
 measures *finite* changes, by running a cell twice from states that differ
-by δs_t (:func:`finite_change_norms`), and evaluates for the vanilla cell the
+by Δs_t (:func:`finite_change_norms`), and evaluates for the vanilla cell the
 upper bounds of the chapter's theorem (:func:`sensitivity_bounds`,
 :func:`finite_change_bound`).
 """
@@ -134,45 +134,47 @@ def jacobian_norms(cell: Cell, x: Tensor, state: State | None = None, *,
 # of step u), the chapter proves
 #
 #   ‖∂s_{t+k}/∂s_t‖₂ ≤ ∏_{j=1}^{k} ‖[φ'(a_{t+j})]‖₂ ‖W‖₂ ≤ (γ' ‖W‖₂)^k
-#   ‖δs_{t+k}‖ ≤ ∏_{j=1}^{k} γ_j ‖W‖₂ ‖δs_t‖  (mean value theorem, any δs_t)
+#   ‖Δs_{t+k}‖ ≤ ∏_{j=1}^{k} γ_j ‖W‖₂ ‖Δs_t‖  (mean value theorem, any Δs_t)
 #
-# where [φ'(c)] is the diagonal matrix of the slopes, whose spectral norm is
-# its largest |entry|, γ' = max_{j≤k} ‖[φ'(a_{t+j})]‖₂ is the largest slope
-# visited, and γ_j the largest slope on the segments between the two runs'
-# pre-activations a_{t+j}. Both are at most γ̄ = sup_ℝ |φ'| (MAX_SLOPE).
-# The functions below compute both sides.
+# where [φ'(a)] is the diagonal matrix of the slopes φ'(a_i), whose spectral
+# norm is its largest |entry|, γ' = max_{j≤k} ‖[φ'(a_{t+j})]‖₂ is the
+# largest slope visited, and γ_j the largest slope on the segments between
+# the two runs' pre-activations a_{t+j} (where the mean-value points ξ
+# lie). Both are at most γ̄ = sup_ℝ |φ'| (MAX_SLOPE). The functions below
+# compute both sides.
 
-#: sup over ℝ of |φ'(z)| for each nonlinearity of a VanillaRNNCell:
-#: tanh' = 1 - tanh² peaks at 1 and σ' = σ(1 - σ) at 1/4, both at z = 0
+#: γ̄ = sup over ℝ of |φ'(a)| for each nonlinearity of a VanillaRNNCell:
+#: tanh' = 1 - tanh² peaks at 1 and σ' = σ(1 - σ) at 1/4, both at a = 0
 #: (the ``max_slope`` column of :data:`~lstmlib.cells.activations.ACTIVATIONS`).
 MAX_SLOPE = {name: a.max_slope for name, a in ACTIVATIONS.items()}
 
 
-def activation_slope(nonlinearity: str, z: Tensor) -> Tensor:
-    """φ'(z), elementwise, for ``"tanh"``, ``"sigmoid"`` or ``"relu"``
+def activation_slope(nonlinearity: str, a: Tensor) -> Tensor:
+    """φ'(a), elementwise, for ``"tanh"``, ``"sigmoid"`` or ``"relu"``
     (the ``slope`` column of :data:`~lstmlib.cells.activations.ACTIVATIONS`).
 
     relu is not differentiable at 0; like autograd, we take relu'(0) = 0.
     """
-    return activation_named("activation_slope", nonlinearity).slope(z)
+    return activation_named("activation_slope", nonlinearity).slope(a)
 
 
-def largest_slope_between(nonlinearity: str, a: Tensor, b: Tensor
+def largest_slope_between(nonlinearity: str, a: Tensor, a_prime: Tensor
                           ) -> Tensor:
-    """sup |φ'(c)| over c in the segment between ``a`` and ``b``,
-    elementwise.
+    """sup |φ'(ξ)| over ξ in the segment between ``a`` and ``a_prime``,
+    elementwise: the largest slope a mean-value point ξ of the segment
+    can have (γ_j is its maximum over the units).
 
-    tanh' and σ' are even and decrease in |c|, so the supremum sits at the
+    tanh' and σ' are even and decrease in |ξ|, so the supremum sits at the
     point of the segment nearest to 0 (0 itself if the segment crosses
     it). relu' is 1 on (0, ∞) and 0 elsewhere, so the supremum is 1 if the
     segment reaches above 0 and 0 otherwise.
     """
     name = activation_named("largest_slope_between", nonlinearity).name
     if name == "relu":
-        return (torch.maximum(a, b) > 0).to(a.dtype)
-    crosses_zero = (a * b) <= 0
+        return (torch.maximum(a, a_prime) > 0).to(a.dtype)
+    crosses_zero = (a * a_prime) <= 0
     distance = torch.where(crosses_zero, torch.zeros_like(a),
-                           torch.minimum(a.abs(), b.abs()))
+                           torch.minimum(a.abs(), a_prime.abs()))
     # evaluated at -distance: σ(-d)(1 - σ(-d)) has no cancellation
     return activation_slope(name, -distance)
 
@@ -223,11 +225,11 @@ def vanilla_preactivations(cell: Cell, x: Tensor, states: Tensor
 
 
 class SensitivityBounds(NamedTuple):
-    """Three upper bounds on ``‖∂s_{t+k}/∂s_t‖₂``, each ``(K,)``, entry
-    ``k - 1`` for k steps, from the tightest to the loosest."""
+    """Three upper bounds on ``‖∂s_{t+k}/∂s_t‖₂``, each ``(T - t,)``,
+    entry ``k - 1`` for k steps, from the tightest to the loosest."""
     stepwise: Tensor    # ∏_{j=1}^{k} ‖[φ'(a_{t+j})]‖₂ ‖W‖₂
     visited: Tensor     # (γ'_k ‖W‖₂)^k, γ'_k = largest |φ'| visited so far
-    worst_case: Tensor  # (MAX_SLOPE[φ] ‖W‖₂)^k
+    worst_case: Tensor  # (γ̄ ‖W‖₂)^k, γ̄ = MAX_SLOPE[φ]
 
 
 def sensitivity_bounds(cell: Cell, x: Tensor, state: State | None = None,
@@ -241,7 +243,7 @@ def sensitivity_bounds(cell: Cell, x: Tensor, state: State | None = None,
 
     * ``stepwise[k-1]`` = ∏_{j=1}^{k} ‖[φ'(a_{t+j})]‖₂ ‖W‖₂,
     * ``visited[k-1]`` = (γ'_k ‖W‖₂)^k, γ'_k = max_{j≤k} ‖[φ'(a_{t+j})]‖₂,
-    * ``worst_case[k-1]`` = (sup_ℝ |φ'| ‖W‖₂)^k (``MAX_SLOPE``).
+    * ``worst_case[k-1]`` = (γ̄ ‖W‖₂)^k, γ̄ = sup_ℝ |φ'| (``MAX_SLOPE``).
     """
     cell, x = _vanilla(cell), _one_sequence(cell, x)
     _check_start(start, x.shape[0])
@@ -249,8 +251,8 @@ def sensitivity_bounds(cell: Cell, x: Tensor, state: State | None = None,
         state = cell.initial_state(1, device=x.device, dtype=x.dtype)
     cell.check_state(state, batch_size=1, like=x)
     states = _trajectory(cell, x, state_vector(state).detach())
-    z = vanilla_preactivations(cell, x, states)[start:]       # (K, n)
-    slope = activation_slope(cell.nonlinearity, z).abs().amax(dim=1)
+    a = vanilla_preactivations(cell, x, states)[start:]       # (T - t, n)
+    slope = activation_slope(cell.nonlinearity, a).abs().amax(dim=1)
     w = torch.linalg.matrix_norm(cell.W.detach(), ord=2)      # ‖W‖₂
     k = torch.arange(1, len(slope) + 1, dtype=w.dtype, device=w.device)
     return SensitivityBounds(
@@ -283,12 +285,12 @@ def _from_start(cell: Cell, x: Tensor, delta: Tensor, state: State | None,
 def finite_change_norms(cell: Cell, x: Tensor, delta: Tensor,
                         state: State | None = None, *, start: int = 0
                         ) -> Tensor:
-    """``‖δs_{t+k}‖`` for k = 1, ..., T - t, with t = ``start``.
+    """``‖Δs_{t+k}‖`` for k = 1, ..., T - t, with t = ``start``.
 
     Two trajectories of ``cell`` are driven by the same inputs ``x`` (one
     sequence, ``(T, m)``); they agree up to step t, where the second is
-    moved to ``s_t + delta`` (``delta`` a vector like
-    :func:`state_vector`). ``δs_{t+k}`` is their difference k steps later;
+    moved to ``s_t + delta`` (``delta`` = Δs_t, a vector like
+    :func:`state_vector`). ``Δs_{t+k}`` is their difference k steps later;
     nothing is linearized, so ``delta`` may be of any size. Any cell.
     """
     x, base = _from_start(cell, x, delta, state, start)
@@ -302,8 +304,8 @@ def finite_change_bound(cell: Cell, x: Tensor, delta: Tensor,
     """The mean value bound on :func:`finite_change_norms`, for a
     :class:`~lstmlib.VanillaRNNCell`:
 
-        ‖δs_{t+k}‖ ≤ ∏_{j=1}^{k} γ_j ‖W‖₂ ‖δs_t‖,
-        γ_j = max_i sup |φ'(c)| over c between a_{t+j,i} and a'_{t+j,i},
+        ‖Δs_{t+k}‖ ≤ ∏_{j=1}^{k} γ_j ‖W‖₂ ‖Δs_t‖,
+        γ_j = max_i sup |φ'(ξ)| over ξ between a_{t+j,i} and a'_{t+j,i},
 
     where a and a' are the pre-activations of the two trajectories
     (:func:`largest_slope_between`). Returns a ``(T - t,)`` Tensor.
@@ -311,9 +313,9 @@ def finite_change_bound(cell: Cell, x: Tensor, delta: Tensor,
     cell = _vanilla(cell)
     x, base = _from_start(cell, x, delta, state, start)
     moved = _trajectory(cell, x, base[0] + delta.detach())
-    z = vanilla_preactivations(cell, x, base)                   # (K, n)
-    z_moved = vanilla_preactivations(cell, x, moved)
-    gamma = largest_slope_between(cell.nonlinearity, z, z_moved).amax(1)
+    a = vanilla_preactivations(cell, x, base)                 # (T - t, n)
+    a_prime = vanilla_preactivations(cell, x, moved)
+    gamma = largest_slope_between(cell.nonlinearity, a, a_prime).amax(1)
     w = torch.linalg.matrix_norm(cell.W.detach(), ord=2)        # ‖W‖₂
     return torch.linalg.vector_norm(delta) * torch.cumprod(gamma * w, 0)
 

@@ -38,8 +38,9 @@ class AdditiveCell(SingleLayerCell):
             parameter): the write reads only the input.
 
     Parameters: ``W`` ``(n, n)`` (absent without recurrent_write), ``U``
-    ``(n, m)``, ``b`` ``(n,)``, initialized from U(-1/√n, 1/√n): the
-    vanilla cell's layer (:class:`~lstmlib.cells.vanilla.SingleLayerCell`).
+    ``(n, m)``, ``b`` ``(n,)``, drawn from the uniform distribution
+    𝒰(−1/√n, 1/√n): the vanilla cell's layer
+    (:class:`~lstmlib.cells.vanilla.SingleLayerCell`).
 
     Inputs: ``x`` ``(B, m)``, ``s`` ``(B, n)``.
     Outputs: ``(s_t, s_t)``, each ``(B, n)``.

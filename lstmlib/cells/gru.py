@@ -49,7 +49,7 @@ class GRUCell(GatedCell):
     is this z. Both modes keep the same parameters, so that the two are
     comparable weight for weight. With the reset after, every recurrent
     term of a step is one matrix product of ``s_{t-1}`` with the stacked
-    ``[W_gates; W]`` (PyTorch's ``weight_hh``); with the reset before, the
+    ``[W_{r,z}; W]`` (PyTorch's ``weight_hh``); with the reset before, the
     candidate's product acts on ``r_t ⊙ s_{t-1}`` and has to wait for
     ``r_t``, so a step takes two products, one after the other.
 
@@ -63,8 +63,8 @@ class GRUCell(GatedCell):
             of 1. PyTorch's ``nn.GRU`` draws all biases uniformly instead.
 
     Parameters (rows stacked in the order r | z, then s̃, PyTorch's r, z, n):
-        W_gates: ``(2n, n)``, ``[W_r; W_z]``, acting on ``s_{t-1}``
-            (PyTorch's ``weight_hh[:2n]``).
+        W_gates: ``(2n, n)``, W_{r,z} = ``[W_r; W_z]``, acting on
+            ``s_{t-1}`` (PyTorch's ``weight_hh[:2n]``).
         W: ``(n, n)``, the candidate's recurrent weights (``weight_hh[2n:]``).
         U: ``(3n, m)``, ``[U_r; U_z; U_s̃]`` (``weight_ih``).
         b: ``(3n,)``, ``[b_r; b_z; b_s̃]`` (``bias_ih + bias_hh`` for r and
@@ -73,8 +73,8 @@ class GRUCell(GatedCell):
             product (``bias_hh[2n:]``); it is multiplied by r, so it cannot
             be folded into b. With reset="before", ``b_W`` is ``None``.
 
-    Weights are initialized from U(-1/√n, 1/√n), PyTorch's default; biases
-    are 0 except ``b_z = update_bias``.
+    Weights are drawn from the uniform distribution 𝒰(−1/√n, 1/√n),
+    PyTorch's default; biases are 0 except ``b_z = update_bias``.
 
     Inputs: ``x`` ``(B, m)``, ``s`` ``(B, n)``.
     Outputs: ``(s_t, s_t)``, each ``(B, n)``: the output is the new state.

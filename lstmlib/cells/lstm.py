@@ -13,8 +13,9 @@ between, and the LSTM with peepholes (Part II, "Deriving the LSTM").
 
 φ is tanh and σ the logistic sigmoid throughout. Stacked parameters keep
 the blocks of the gates and the candidate write in PyTorch's order
-i | f | c̃ | o, except in the pseudo LSTM, which keeps the prototype's
-layout: gates i | f | o, then the candidate write s̃.
+i | f | c̃ | o (the book's W_ifgo, U_ifgo, b_ifgo), except in the pseudo
+LSTM, which keeps the prototype's layout: gates i | f | o, then the
+candidate write s̃.
 """
 from __future__ import annotations
 
@@ -58,9 +59,9 @@ def _check_flag(owner: str, name: str, value) -> bool:
 
 class _LSTMFamilyCell(GatedCell):
     """What the cells here share: a fused input map U x_t + b with 4n rows,
-    weights drawn from U(-1/√n, 1/√n), and biases 0 except the forget
-    gate's (rows n to 2n in every layout here), which starts at
-    ``forget_bias``."""
+    weights drawn from the uniform distribution 𝒰(−1/√n, 1/√n), and
+    biases 0 except the forget gate's (rows n to 2n in every layout here),
+    which starts at ``forget_bias``."""
 
     def __init__(self, input_size: int, state_size: int,
                  forget_bias: float, **recurrent_blocks: int):
@@ -69,8 +70,8 @@ class _LSTMFamilyCell(GatedCell):
                                              "forget_bias", forget_bias)
 
     def reset_parameters(self) -> None:
-        """Weights from U(-1/√n, 1/√n) (PyTorch's default); b = 0 except
-        the forget gate's block, b_f = ``forget_bias``."""
+        """Weights drawn from 𝒰(−1/√n, 1/√n) (PyTorch's default); b = 0
+        except the forget gate's block, b_f = ``forget_bias``."""
         self.reset_gated_parameters(self.forget_bias)
 
     def project_input(self, x: Tensor) -> Tensor:
@@ -94,7 +95,7 @@ class PseudoLSTMCell(_LSTMFamilyCell):
     .. math::
 
         \begin{aligned}
-        (i_t, f_t, o_t) &= \sigma(W_{\text{gates}}\, \phi(s_{t-1})
+        (i_t, f_t, o_t) &= \sigma(W_{i,f,o}\, \phi(s_{t-1})
                               + U_{i,f,o}\, x_t + b_{i,f,o}) \\
         \tilde s_t &= \phi(W (o_t \odot \phi(s_{t-1}))
                            + U_{\tilde s}\, x_t + b_{\tilde s}) \\
@@ -113,7 +114,8 @@ class PseudoLSTMCell(_LSTMFamilyCell):
 
     Parameters (the layout of :class:`~lstmlib.cells.prototype.PrototypeLSTMCell`,
     so ``load_state_dict`` moves weights between the two):
-        W_gates: ``(3n, n)``, rows i | f | o, acting on φ(s_{t-1}).
+        W_gates: ``(3n, n)``, W_{i,f,o}, rows i | f | o, acting on
+            φ(s_{t-1}).
         W: ``(n, n)``, the candidate write's weights, acting on
             o_t ⊙ φ(s_{t-1}).
         U: ``(4n, m)``, rows i | f | o | s̃.
@@ -164,30 +166,35 @@ class LSTMVariantCell(_LSTMFamilyCell):
        state passed from the previous step, h_{t-1} = o_{t-1} ⊙ φ(c_{t-1}),
        gated by the previous step's read gate, instead of o_t ⊙ φ(c_{t-1}).
     2. ``diff2``, gates read the read-gated state: the write and forget
-       gates (and, with diff 1, the read gate) see the gated vector r_t
+       gates (and, with diff 1, the read gate) see the gated vector ĥ_t
        that the candidate write reads, instead of φ(c_{t-1}).
     3. ``diff3``, gated output: the output is h_t = o_t ⊙ φ(c_t) instead
        of φ(c_t).
 
-    With ``a = U x_t + b`` cut into the blocks ``a_i, a_f, a_c̃, a_o``:
+    With ĥ_t the read-gated vector that the candidate write sees (``r`` in
+    the code) and v^o_t, v^{i,f}_t the vectors that the read gate and the
+    write and forget gates see (``v`` and ``g``):
 
     .. math::
 
         \begin{aligned}
-        o_t &= \sigma(W_o v_t + a_o), \quad
-            v_t = h_{t-1} \text{ with diffs 1 and 2, else } \phi(c_{t-1})\\
-        r_t &= h_{t-1} \text{ with diff 1, else } o_t \odot \phi(c_{t-1})\\
-        (i_t, f_t) &= \sigma(W_{i,f}\, g_t + a_{i,f}), \quad
-            g_t = r_t \text{ with diff 2, else } \phi(c_{t-1}) \\
-        \tilde c_t &= \phi(W_{\tilde c}\, r_t + a_{\tilde c}) \\
+        v^o_t &= h_{t-1} \text{ with diffs 1 and 2, else } \phi(c_{t-1})\\
+        o_t &= \sigma(W_o v^o_t + U_o x_t + b_o) \\
+        \hat h_t &= h_{t-1} \text{ with diff 1, else }
+            o_t \odot \phi(c_{t-1})\\
+        v^{i,f}_t &= \hat h_t \text{ with diff 2, else } \phi(c_{t-1}) \\
+        (i_t, f_t) &= \sigma(W_{i,f}\, v^{i,f}_t + U_{i,f}\, x_t
+            + b_{i,f}) \\
+        \tilde c_t &= \phi(W_{\tilde c}\, \hat h_t + U_{\tilde c}\, x_t
+            + b_{\tilde c}) \\
         c_t &= f_t \odot c_{t-1} + i_t \odot \tilde c_t \\
         h_t &= o_t \odot \phi(c_t) \\
         \text{output}_t &= h_t \text{ with diff 3, else } \phi(c_t)
         \end{aligned}
 
-    Without diff 1, the read gate o_t cannot read the gated vector r_t,
-    since r_t needs o_t; so diff 2 alone moves only the write and forget
-    gates onto r_t (the post's architectures 5 and 6). With diffs 1 and 2
+    Without diff 1, the read gate o_t cannot read the gated vector ĥ_t,
+    since ĥ_t needs o_t; so diff 2 alone moves only the write and forget
+    gates onto ĥ_t (the post's architectures 5 and 6). With diffs 1 and 2
     all three gates read h_{t-1}.
 
     =====  ============  ==============================================
@@ -220,9 +227,9 @@ class LSTMVariantCell(_LSTMFamilyCell):
     ``load_state_dict`` moves weights between any two variants and the
     basic LSTM; :meth:`from_pseudo` and :meth:`to_pseudo` convert from and
     to :class:`PseudoLSTMCell`'s layout):
-        W: ``(4n, n)``, rows i | f | c̃ | o.
-        U: ``(4n, m)``, rows i | f | c̃ | o.
-        b: ``(4n,)``, blocks i | f | c̃ | o.
+        W: ``(4n, n)``, W_ifgo, rows i | f | c̃ | o.
+        U: ``(4n, m)``, U_ifgo, rows i | f | c̃ | o.
+        b: ``(4n,)``, b_ifgo, blocks i | f | c̃ | o.
 
     Inputs: ``x`` ``(B, m)``, state ``(h, c)``, each ``(B, n)``.
     Outputs: ``(output_t, (h_t, c_t))``, each ``(B, n)``.
@@ -276,10 +283,10 @@ class LSTMVariantCell(_LSTMFamilyCell):
         W_if, W_c, W_o = self.W.split([2 * n, n, n])    # rows i|f, c̃, o
         ux_if, ux_c, ux_o = x_proj.split([2 * n, n, n], dim=-1)
         squashed = torch.tanh(c)                        # φ(c_{t-1})
-        v = h if self.diff1 and self.diff2 else squashed
+        v = h if self.diff1 and self.diff2 else squashed    # v^o_t
         o = torch.sigmoid(F.linear(v, W_o) + ux_o)      # o_t: (B, n)
-        r = h if self.diff1 else o * squashed           # r_t: (B, n)
-        g = r if self.diff2 else squashed               # g_t: (B, n)
+        r = h if self.diff1 else o * squashed           # ĥ_t: (B, n)
+        g = r if self.diff2 else squashed               # v^{i,f}_t: (B, n)
         i, f = torch.sigmoid(F.linear(g, W_if) + ux_if).chunk(2, dim=-1)
         c_tilde = torch.tanh(F.linear(r, W_c) + ux_c)   # c̃_t: (B, n)
         c = f * c + i * c_tilde                         # c_t: (B, n)
@@ -359,8 +366,8 @@ class BasicLSTMCell(_LSTMFamilyCell):
     .. math::
 
         \begin{aligned}
-        a_t &= W h_{t-1} + U x_t + b
-             = (a_i, a_f, a_{\tilde c}, a_o) \\
+        (a_i, a_f, a_{\tilde c}, a_o) &= W_{\text{ifgo}} h_{t-1}
+            + U_{\text{ifgo}} x_t + b_{\text{ifgo}} \\
         i_t &= \sigma(a_i), \quad f_t = \sigma(a_f), \quad
         \tilde c_t = \phi(a_{\tilde c}), \quad o_t = \sigma(a_o) \\
         c_t &= f_t \odot c_{t-1} + i_t \odot \tilde c_t \\
@@ -368,7 +375,7 @@ class BasicLSTMCell(_LSTMFamilyCell):
         \end{aligned}
 
     The gates and the candidate write all read h_{t-1}, so one product
-    with the stacked W gives all four pre-activations.
+    with the stacked W_ifgo gives all four pre-activations.
 
     Args:
         input_size: m, the size of ``x_t``.
@@ -376,9 +383,11 @@ class BasicLSTMCell(_LSTMFamilyCell):
         forget_bias: the initial forget-gate bias b_f (default 1.0).
 
     Parameters (PyTorch's row order i, f, g, o with g = c̃):
-        W: ``(4n, n)``, rows i | f | c̃ | o (PyTorch's ``weight_hh``).
-        U: ``(4n, m)``, rows i | f | c̃ | o (PyTorch's ``weight_ih``).
-        b: ``(4n,)``, blocks i | f | c̃ | o (PyTorch's
+        W: ``(4n, n)``, W_ifgo, rows i | f | c̃ | o (PyTorch's
+            ``weight_hh``).
+        U: ``(4n, m)``, U_ifgo, rows i | f | c̃ | o (PyTorch's
+            ``weight_ih``).
+        b: ``(4n,)``, b_ifgo, blocks i | f | c̃ | o (PyTorch's
             ``bias_ih + bias_hh``; only their sum matters).
 
     Inputs: ``x`` ``(B, m)``, state ``(h, c)``, each ``(B, n)``.

@@ -29,8 +29,8 @@ class GatedCell(Cell):
     r"""What the gated cells share: the prototype, the GRU and the LSTMs.
 
     Their input enters through one fused affine map ``U x_t + b``: ``U``
-    ``(k n, m)`` and ``b`` ``(k n,)`` stack one n-row block per entry of
-    ``gate_names`` (the gates and the candidate write), k blocks in all.
+    and ``b`` stack one n-row block per entry of ``gate_names`` (the gates
+    and the candidate write), ``len(gate_names) · n`` rows in all.
     The subclass names its recurrent weights with their number of n-row
     blocks: ``W_gates=3, W=1`` makes ``W_gates`` ``(3n, n)`` and ``W``
     ``(n, n)``. The subclass writes :meth:`project_input` and
@@ -48,11 +48,12 @@ class GatedCell(Cell):
 
     def reset_gated_parameters(self, keep_bias: float,
                                biases: tuple[str, ...] = ("b",)) -> None:
-        """Start as every gated cell starts: the weights from
-        U(-1/√n, 1/√n), PyTorch's default; the ``biases`` at 0, except the
-        second block of ``b`` (rows n to 2n), the bias of the gate that
-        keeps the old state (the forget gate f, the GRU's z): it starts at
-        ``keep_bias``, so that a new cell remembers when it is positive."""
+        """Start as every gated cell starts: the weights drawn from the
+        uniform distribution 𝒰(−1/√n, 1/√n), PyTorch's default; the
+        ``biases`` at 0, except the second block of ``b`` (rows n to 2n),
+        the bias of the gate that keeps the old state (the forget gate f,
+        the GRU's z): it starts at ``keep_bias``, so that a new cell
+        remembers when it is positive."""
         n = self.state_size
         self.uniform_parameters_(exclude=biases)
         with torch.no_grad():
@@ -87,13 +88,14 @@ class PrototypeLSTMCell(GatedCell):
             ``f_t ≈ σ(1) ≈ 0.73`` at first: remember by default).
 
     Parameters (rows stacked in the order i | f | o, then s̃):
-        W_gates: ``(3n, n)``, ``[W_i; W_f; W_o]``, acting on ``s_{t-1}``.
+        W_gates: ``(3n, n)``, W_{i,f,o} = ``[W_i; W_f; W_o]``, acting on
+            ``s_{t-1}``.
         W: ``(n, n)``, the candidate's weights, acting on ``o_t ⊙ s_{t-1}``.
         U: ``(4n, m)``, ``[U_i; U_f; U_o; U_s̃]``.
         b: ``(4n,)``, ``[b_i; b_f; b_o; b_s̃]``.
 
-    Weights are initialized from U(-1/√n, 1/√n), PyTorch's default; biases
-    are 0 except ``b_f = forget_bias``.
+    Weights are drawn from the uniform distribution 𝒰(−1/√n, 1/√n),
+    PyTorch's default; biases are 0 except ``b_f = forget_bias``.
 
     Inputs: ``x`` ``(B, m)``, ``s`` ``(B, n)``.
     Outputs: ``(s_t, s_t)``, each ``(B, n)``: the output is the new state.
@@ -158,9 +160,10 @@ class NormalizedPrototypeLSTMCell(PrototypeLSTMCell):
     :class:`PrototypeLSTMCell`), computed from the normalized ``s_{t-1}``.
     The variance is the population variance over the n units of each batch
     row (divisor n, not n - 1); the +1 keeps a zero state from being
-    divided by zero. Afterwards ``var(s_t) = v/(v + 1) < 1`` with
-    ``v = var(s'_t)``: the spread of the units is bounded, their mean is
-    not (a state whose units are all equal has v = 0 and is left as is).
+    divided by zero. Afterwards ``var(s_t) = var(s'_t)/(var(s'_t) + 1)``,
+    which is below 1: the spread of the units is bounded, their mean is
+    not (a state whose units are all equal has variance 0 and is left as
+    is).
 
     Arguments, parameters, inputs and outputs are the prototype's.
 

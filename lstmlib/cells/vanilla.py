@@ -33,9 +33,10 @@ class SingleLayerCell(Cell):
             is fixed at zero and is not a parameter.
 
     Parameters: ``W`` ``(n, n)`` (absent without ``recurrent``), ``U``
-    ``(n, m)``, ``b`` ``(n,)``, all drawn from U(-1/√n, 1/√n), PyTorch's
-    default for ``nn.RNN``. The subclass writes :meth:`project_input` and
-    :meth:`step`, the parts a chapter shows.
+    ``(n, m)``, ``b`` ``(n,)``, all drawn from the uniform distribution
+    𝒰(−1/√n, 1/√n), PyTorch's default for ``nn.RNN``. The subclass
+    writes :meth:`project_input` and :meth:`step`, the parts a chapter
+    shows.
     """
 
     def __init__(self, input_size: int, state_size: int,
@@ -76,8 +77,8 @@ class VanillaRNNCell(SingleLayerCell):
         b: ``(n,)``, the bias (PyTorch's ``bias_ih + bias_hh``; only their sum
             matters, so the book keeps one).
 
-    All are initialised from U(-1/√n, 1/√n), PyTorch's default for
-    ``nn.RNN``.
+    All are drawn from the uniform distribution 𝒰(−1/√n, 1/√n),
+    PyTorch's default for ``nn.RNN``.
 
     Inputs: ``x`` ``(B, m)``, ``s`` ``(B, n)``.
     Outputs: ``(s_t, s_t)``, each ``(B, n)``: the output is the new state.

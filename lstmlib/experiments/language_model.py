@@ -71,6 +71,11 @@ class LanguageModel(nn.Module):
     Inputs of ``forward``: ``tokens`` ``(T, B)`` ``torch.long`` ids and the
     state (one entry per layer; ``None`` for zeros). Outputs: ``logits``
     ``(T, B, V)`` and the state after the last step.
+
+    ``initialization`` describes how the parameters were drawn when one
+    initializer drew all of them (:func:`uniform_init_` sets it, e.g.
+    ``"uniform(-0.1, 0.1)"``); it is ``None`` while every module keeps its
+    own initialization. A training record copies it (``model["init"]``).
     """
 
     def __init__(self, vocab_size: int, layers: Sequence[nn.Module]):
@@ -93,6 +98,7 @@ class LanguageModel(nn.Module):
             Recurrent(layer) if isinstance(layer, Cell) else layer
             for layer in layers)
         self.readout = nn.Linear(sizes[-1][1], vocab_size)
+        self.initialization: Optional[str] = None   # each module's own
 
     def forward(self, tokens: Tensor, state: Optional[list] = None
                 ) -> tuple[Tensor, list]:
@@ -142,12 +148,17 @@ def detach_state(state):
 
 
 def uniform_init_(model: nn.Module, bound: float) -> nn.Module:
-    """Draw every parameter of ``model`` from U(−bound, bound), biases
-    included (the initialisation of Zaremba et al. 2014)."""
+    """Draw every parameter of ``model`` from the uniform distribution
+    𝒰(−bound, bound), biases included (the initialisation of Zaremba et
+    al. 2014), and record it: ``model.initialization`` becomes
+    ``"uniform(-bound, bound)"`` with ``bound`` written as Python writes
+    the float (``"uniform(-0.1, 0.1)"``), which a training record keeps
+    as ``model["init"]``."""
     bound = check_positive_real("uniform_init_", "bound", bound)
     with torch.no_grad():
         for p in model.parameters():
             p.uniform_(-bound, bound)
+    model.initialization = f"uniform(-{bound!r}, {bound!r})"
     return model
 
 
@@ -254,7 +265,10 @@ class RunRecord:
     """The result of one training run, as committed to the repository."""
 
     name: str             # a label, e.g. "variant 5, lr 0.01, trial 1"
-    model: dict           # the model's sizes, layers and parameter count
+    # the model's sizes, layers and parameter count, and "init" when one
+    # initializer drew every parameter (e.g. "uniform(-0.1, 0.1)"); records
+    # written before the "init" entry existed lack it
+    model: dict
     config: dict          # the LMConfig, as a dict
     epochs: List[EpochMetrics] = field(default_factory=list)  # one per epoch
     best_epoch: int = 0   # the epoch of lowest validation loss; 0: none yet
@@ -435,13 +449,20 @@ def epoch_line(record: RunRecord, epochs: int) -> str:
 
 
 def _describe_model(model: LanguageModel) -> dict:
-    return {
+    """The record's ``model`` entry: sizes, layers, parameter count, and
+    ``"init"`` if an initializer of the whole model recorded itself in
+    ``model.initialization`` (:func:`uniform_init_` does)."""
+    description = {
         "vocab_size": model.vocab_size,
         "embedding_size": model.embedding.embedding_dim,
         "layers": [repr(layer.cell if isinstance(layer, Recurrent)
                         else layer) for layer in model.layers],
         "parameters": sum(p.numel() for p in model.parameters()),
     }
+    initialization = getattr(model, "initialization", None)
+    if initialization is not None:
+        description["init"] = initialization
+    return description
 
 
 def save_record(record: RunRecord, path: str | os.PathLike) -> Path:

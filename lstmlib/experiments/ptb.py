@@ -6,7 +6,8 @@ Two experiments:
 ``zaremba-small``
     The small, non-regularised LSTM of Zaremba, Sutskever & Vinyals (2014,
     Table 1) on Penn Treebank: 2 layers of 200 units, embedding 200,
-    unrolled 20 steps, batch 20, every parameter from U(−0.1, 0.1), SGD at
+    unrolled 20 steps, batch 20, every parameter from 𝒰(−0.1, 0.1) (the
+    record's ``model["init"]`` says ``"uniform(-0.1, 0.1)"``), SGD at
     learning rate 1 halved after every epoch from the fifth on, 13 epochs,
     gradient norm clipped at 5. Published: validation perplexity 120.7,
     test 114.5. ``--implementation lstmlib`` uses two
@@ -73,8 +74,10 @@ POST_STATE_SIZE = 250
 def zaremba_small_model(vocab_size: int, implementation: str = "lstmlib",
                         size: int = 200) -> LanguageModel:
     """Two LSTM layers of ``size`` units over an embedding of ``size``, all
-    parameters from U(−0.1, 0.1); ``implementation`` is ``"lstmlib"``
-    (:class:`~lstmlib.BasicLSTMCell`) or ``"torch"`` (``nn.LSTM``)."""
+    parameters drawn from 𝒰(−0.1, 0.1) by :func:`uniform_init_`, which
+    records it in ``model.initialization``; ``implementation`` is
+    ``"lstmlib"`` (:class:`~lstmlib.BasicLSTMCell`) or ``"torch"``
+    (``nn.LSTM``)."""
     if implementation == "lstmlib":
         layers = [BasicLSTMCell(size, size), BasicLSTMCell(size, size)]
     elif implementation == "torch":

@@ -9,8 +9,9 @@ faults over depth instead of time. The two blocks below carry x_{l-1}
 through the identity and write to it instead:
 
 * :class:`HighwayLayer` (Srivastava et al. 2015): a gated write,
-  x_l = H(x_{l-1}) ⊙ T(x_{l-1}) + x_{l-1} ⊙ C(x_{l-1}), with the carry gate
-  coupled to the transform gate, C = 1 - T (the GRU's coupling), or free.
+  x_l = H(x_{l-1}) ⊙ g(x_{l-1}) + x_{l-1} ⊙ C(x_{l-1}), with the carry gate
+  C coupled to the transform gate g, C = 1 - g (the GRU's coupling), or
+  free.
 * :class:`ResidualBlock` (He et al. 2015): an ungated write computed by a
   small network, x_l = x_{l-1} + F(x_{l-1}).
 
@@ -55,8 +56,8 @@ def _check_input(owner: str, x, width: int) -> None:
 
 
 def _uniform_(owner: nn.Module, fan_in: int) -> None:
-    """Every parameter of ``owner`` from U(-1/√fan_in, 1/√fan_in),
-    PyTorch's default range for ``nn.Linear``."""
+    """Every parameter of ``owner`` drawn from the uniform distribution
+    𝒰(−1/√fan_in, 1/√fan_in), PyTorch's default for ``nn.Linear``."""
     bound = 1.0 / math.sqrt(fan_in)
     with torch.no_grad():
         for p in owner.parameters():
@@ -74,8 +75,8 @@ class PlainLayer(nn.Module):
         width: n, the size of ``x_{l-1}`` and ``x_l``.
         nonlinearity: φ, ``"tanh"`` (default), ``"relu"`` or ``"sigmoid"``.
 
-    Parameters: ``W`` ``(n, n)``, ``b`` ``(n,)``, both from
-    U(-1/√n, 1/√n) (PyTorch's default for ``nn.Linear``).
+    Parameters: ``W`` ``(n, n)``, ``b`` ``(n,)``, both drawn from
+    𝒰(−1/√n, 1/√n) (PyTorch's default for ``nn.Linear``).
 
     Input: ``x`` ``(B, n)``. Output: ``(B, n)``.
     """
@@ -102,37 +103,38 @@ class HighwayLayer(nn.Module):
 
         H &= \phi(W_H x_{l-1} + b_H)
             && \text{the candidate, a plain layer} \\
-        T &= \sigma(W_T x_{l-1} + b_T)
+        g &= \sigma(W_g x_{l-1} + b_g)
             && \text{the transform (write) gate} \\
-        C &= 1 - T \quad\text{(coupled)} \quad\text{or}\quad
+        C &= 1 - g \quad\text{(coupled)} \quad\text{or}\quad
              \sigma(W_C x_{l-1} + b_C) \quad\text{(uncoupled)}
             && \text{the carry (keep) gate} \\
-        x_l &= H \odot T + x_{l-1} \odot C
+        x_l &= H \odot g + x_{l-1} \odot C
 
     All vectors are ``(B, n)``. The coupled form is the GRU's step with
     depth in place of time: every unit of ``x_l`` is a convex combination
     of its old value and the candidate. It is computed as the gated delta
-    ``x_l = x_{l-1} + T ⊙ (H - x_{l-1})``, the same function with one
-    product fewer.
+    ``x_l = x_{l-1} + g ⊙ (H - x_{l-1})``, the same function with one
+    product fewer. (Srivastava et al. write the transform gate T; the
+    book keeps T for a number of time steps.)
 
     Args:
         width: n, the size of ``x_{l-1}`` and ``x_l``.
         nonlinearity: φ of the candidate, ``"tanh"`` (default), ``"relu"``
             or ``"sigmoid"``.
-        coupled: ``True`` (default) for C = 1 - T, ``False`` for a carry
+        coupled: ``True`` (default) for C = 1 - g, ``False`` for a carry
             gate with its own parameters.
-        gate_bias: the initial value of every entry of ``b_T`` (default
+        gate_bias: the initial value of every entry of ``b_g`` (default
             -2). A negative bias starts the layer carrying,
-            T ≈ σ(gate_bias), as Srivastava et al. recommend. In the
+            g ≈ σ(gate_bias), as Srivastava et al. recommend. In the
             uncoupled form ``b_C`` starts at ``-gate_bias``, so that both
             forms start with the same mean gates.
 
-    Parameters (rows stacked in the order H | T, then C if uncoupled, as
+    Parameters (rows stacked in the order H | g, then C if uncoupled, as
     ``gate_names`` lists them):
-        W: ``(2n, n)`` ``[W_H; W_T]`` coupled, ``(3n, n)``
-            ``[W_H; W_T; W_C]`` uncoupled, from U(-1/√n, 1/√n).
-        b: ``(2n,)`` or ``(3n,)``, ``[b_H; b_T; b_C]``: ``b_H`` from
-            U(-1/√n, 1/√n), ``b_T = gate_bias``, ``b_C = -gate_bias``.
+        W: ``(2n, n)`` ``[W_H; W_g]`` coupled, ``(3n, n)``
+            ``[W_H; W_g; W_C]`` uncoupled, drawn from 𝒰(−1/√n, 1/√n).
+        b: ``(2n,)`` or ``(3n,)``, ``[b_H; b_g; b_C]``: ``b_H`` drawn from
+            𝒰(−1/√n, 1/√n), ``b_g = gate_bias``, ``b_C = -gate_bias``.
 
     Input: ``x`` ``(B, n)``. Output: ``(B, n)``.
     """
@@ -148,7 +150,7 @@ class HighwayLayer(nn.Module):
         self.coupled = coupled
         self.gate_bias = check_finite_real("HighwayLayer", "gate_bias",
                                            gate_bias)
-        self.gate_names = ("H", "T") if coupled else ("H", "T", "C")
+        self.gate_names = ("H", "g") if coupled else ("H", "g", "C")
         blocks = len(self.gate_names)
         self.W = nn.Parameter(torch.empty(blocks * width, width))
         self.b = nn.Parameter(torch.empty(blocks * width))
@@ -158,11 +160,11 @@ class HighwayLayer(nn.Module):
         _uniform_(self, self.width)
         n = self.width
         with torch.no_grad():
-            self.b[n:2 * n] = self.gate_bias            # b_T
+            self.b[n:2 * n] = self.gate_bias            # b_g
             self.b[2 * n:] = -self.gate_bias            # b_C (uncoupled)
 
     def gates(self, x: Tensor):
-        """``(T, C)``, each ``(B, n)``: the transform and carry gates."""
+        """``(g, C)``, each ``(B, n)``: the transform and carry gates."""
         n = self.width
         gates = torch.sigmoid(F.linear(x, self.W[n:], self.b[n:]))
         if self.coupled:
@@ -173,11 +175,11 @@ class HighwayLayer(nn.Module):
         _check_input("HighwayLayer", x, self.width)
         a = F.linear(x, self.W, self.b).chunk(len(self.gate_names), -1)
         H = self.phi(a[0])                       # the candidate: (B, n)
-        T = torch.sigmoid(a[1])                  # transform gate: (B, n)
+        g = torch.sigmoid(a[1])                  # transform gate: (B, n)
         if self.coupled:
-            return x + T * (H - x)               # = H⊙T + x⊙(1 - T)
+            return x + g * (H - x)               # = H⊙g + x⊙(1 - g)
         C = torch.sigmoid(a[2])                  # carry gate: (B, n)
-        return H * T + x * C                     # (B, n)
+        return H * g + x * C                     # (B, n)
 
 
 class ResidualBlock(nn.Module):
@@ -189,19 +191,20 @@ class ResidualBlock(nn.Module):
         F(x_{l-1}) &= W_2\, \phi(W_1 x_{l-1} + b_1) + b_2 \\
         x_l &= x_{l-1} + F(x_{l-1})
 
-    with ``x_{l-1}``, ``x_l`` ``(B, n)`` and the hidden layer ``(B, h)``.
-    The Jacobian is ``I + ∂F/∂x_{l-1}``. He et al. apply a ReLU after the
-    sum as well; without it, as here, the carried path is the exact
-    identity.
+    with ``x_{l-1}``, ``x_l`` ``(B, n)`` and the hidden layer
+    ``(B, hidden_size)``. The Jacobian is ``I + ∂F/∂x_{l-1}``. He et al.
+    apply a ReLU after the sum as well; without it, as here, the carried
+    path is the exact identity.
 
     Args:
         width: n, the size of ``x_{l-1}`` and ``x_l``.
-        hidden_size: h, the width of F's hidden layer (default n).
+        hidden_size: the width of F's hidden layer (default n).
         nonlinearity: φ, ``"tanh"`` (default), ``"relu"`` or ``"sigmoid"``.
 
-    Parameters: ``W_1`` ``(h, n)``, ``b_1`` ``(h,)`` from
-    U(-1/√n, 1/√n); ``W_2`` ``(n, h)``, ``b_2`` ``(n,)`` from
-    U(-1/√h, 1/√h) (PyTorch's ``nn.Linear`` ranges).
+    Parameters: ``W_1`` ``(hidden_size, n)``, ``b_1`` ``(hidden_size,)``,
+    ``W_2`` ``(n, hidden_size)``, ``b_2`` ``(n,)``, each drawn from
+    𝒰(−1/√fan_in, 1/√fan_in) with fan_in its layer's input size, n or
+    ``hidden_size`` (PyTorch's ``nn.Linear`` ranges).
 
     Input: ``x`` ``(B, n)``. Output: ``(B, n)``.
     """
@@ -228,7 +231,7 @@ class ResidualBlock(nn.Module):
 
     def delta(self, x: Tensor) -> Tensor:
         """F(x), the write: ``(B, n)``."""
-        hidden = self.phi(F.linear(x, self.W_1, self.b_1))   # (B, h)
+        hidden = self.phi(F.linear(x, self.W_1, self.b_1))   # (B, hidden)
         return F.linear(hidden, self.W_2, self.b_2)          # (B, n)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -246,17 +249,17 @@ class DeepNetwork(nn.Module):
 
     .. math::
 
-        x_0 = A u + a, \qquad x_l = \mathrm{layer}_l(x_{l-1})
-        \;\; (l = 1, \dots, L), \qquad y = V x_L + c
+        x_0 = A u + b_A, \qquad x_l = \mathrm{layer}_l(x_{l-1})
+        \;\; (l = 1, \dots, L), \qquad y = R x_L + b_R
 
     Args:
         layers: the L layers, each mapping ``(B, n)`` to ``(B, n)``.
         input_size: m, the size of the input ``u``.
         output_size: k, the size of the output ``y``.
 
-    Parameters: ``input_map`` (A ``(n, m)``, a ``(n,)``) and ``readout``
-    (V ``(k, n)``, c ``(k,)``) are ``nn.Linear`` with PyTorch's default
-    initialization; ``layers`` is an ``nn.ModuleList``.
+    Parameters: ``input_map`` (A ``(n, m)``, b_A ``(n,)``) and
+    ``readout`` (R ``(k, n)``, b_R ``(k,)``) are ``nn.Linear`` with
+    PyTorch's default initialization; ``layers`` is an ``nn.ModuleList``.
 
     Input: ``u`` ``(B, m)``. Output: ``y`` ``(B, k)``.
     """
@@ -394,10 +397,10 @@ def _stacked_layer(layer: nn.Module, p: dict, x: Tensor) -> Tensor:
         hidden = layer.phi(_stacked_affine(x, p["W_1"], p["b_1"]))
         return x + _stacked_affine(hidden, p["W_2"], p["b_2"])
     a = _stacked_affine(x, p["W"], p["b"]).chunk(len(layer.gate_names), -1)
-    H, T = layer.phi(a[0]), torch.sigmoid(a[1])
+    H, g = layer.phi(a[0]), torch.sigmoid(a[1])
     if layer.coupled:
-        return x + T * (H - x)
-    return H * T + x * torch.sigmoid(a[2])
+        return x + g * (H - x)
+    return H * g + x * torch.sigmoid(a[2])
 
 
 def _layer_signature(layer: nn.Module) -> tuple:

@@ -4,24 +4,30 @@ The LSTM keeps its memory in the cell vector c_t: n slots of one number
 each, written by i_t ⊙ c̃_t and forgotten by f_t. A neural Turing machine
 (NTM; Graves, Wayne and Danihelka 2014) keeps the same two operations but
 moves the memory out of the cell, into a matrix M_t of N rows ("slots")
-of W numbers each, and lets a small controller decide *where* to read,
+of D numbers each, and lets a small controller decide *where* to read,
 forget and write through soft addressing weights over the rows.
 
-Shapes, for a batch of B sequences:
+The symbols are the book's (its notation page), not Graves et al.'s; the
+code keeps the paper's names, given in parentheses. Shapes, for a batch of
+B sequences:
 
-* M: ``(B, N, W)``, the memory; row i is M_i.
-* w: ``(B, N)``, an addressing weighting: w_i ≥ 0, Σ_i w_i = 1.
-* k, e, a, r: ``(B, W)``, a key, an erase vector, an add vector, a read.
-* β, g, γ: ``(B,)``, key strength ≥ 0, gate in [0, 1], sharpening ≥ 1.
-* s: ``(B, S)``, a distribution over the S = 2R + 1 circular shifts
-  -R, ..., R (R = 1 gives {-1, 0, +1}).
+* M: ``(B, N, D)``, the memory (``memory``); row i is M(i). The code
+  calls the width D ``W`` or ``memory_width``.
+* w: ``(B, N)``, an addressing weighting: w(i) ≥ 0, Σ_i w(i) = 1.
+* q, ℰ, v, ℛ: ``(B, D)``, a key (``key``), an erase vector (``erase``),
+  an add vector (``add``), a read vector (``r``).
+* ω, g, ψ: ``(B,)``, the key strength ≥ 0 (``beta``), the interpolation
+  gate in [0, 1] (``g``), the sharpening exponent ≥ 1 (``gamma``).
+* χ: ``(B, S)``, the shift weighting (``s``), a distribution over the
+  S = 2·``shift_range`` + 1 circular shifts -``shift_range``, ...,
+  ``shift_range`` (a range of 1 gives {-1, 0, +1}).
 
 Addressing is four stages, one function each, composed by :func:`address`:
 
-1. :func:`content_addressing`: w^c = softmax_i(β K(k, M_i)), K cosine.
+1. :func:`content_addressing`: w^c(i) = softmax_i(ω cos(q, M(i))).
 2. :func:`interpolate`: w^g = g w^c + (1 - g) w_{t-1}.
-3. :func:`shift`: w̃_i = Σ_j w^g_j s_{i-j}, indices mod N.
-4. :func:`sharpen`: w_i = w̃_i^γ / Σ_j w̃_j^γ.
+3. :func:`shift`: w̃(i) = Σ_j w^g(j) χ(i - j), indices mod N.
+4. :func:`sharpen`: w(i) = w̃(i)^ψ / Σ_j w̃(j)^ψ.
 
 :func:`read` and :func:`write` are the memory operations; :class:`NTM`
 runs an LSTM controller (:class:`~lstmlib.cells.lstm.BasicLSTMCell`) with one
@@ -74,7 +80,7 @@ __all__ = [
 #: Added to the product of norms in the cosine similarity, so that an
 #: all-zero key or row gives similarity 0 instead of 0/0.
 COSINE_EPS = 1e-8
-#: Added to w̃ before raising it to γ: d(w^γ)/dγ = w^γ ln w is 0·(-∞) at
+#: Added to w̃ before raising it to ψ: d(w^ψ)/dψ = w^ψ ln w is 0·(-∞) at
 #: w = 0, and a weighting can underflow to 0 in floating point.
 SHARPEN_EPS = 1e-12
 
@@ -113,14 +119,15 @@ def content_addressing(memory: Tensor, key: Tensor, beta: Tensor) -> Tensor:
 
     .. math::
 
-        K(k, M_i) = \frac{k \cdot M_i}{\lVert k\rVert\,\lVert M_i\rVert
-                    + \varepsilon}, \qquad
-        w^c_i = \frac{\exp(\beta K(k, M_i))}
-                     {\sum_j \exp(\beta K(k, M_j))}
+        \cos(q, M(i)) = \frac{q \cdot M(i)}
+                    {\lVert q\rVert\,\lVert M(i)\rVert + \varepsilon},
+        \qquad
+        w^c(i) = \frac{\exp(\omega \cos(q, M(i)))}
+                      {\sum_j \exp(\omega \cos(q, M(j)))}
 
-    memory ``(B, N, W)``, key ``(B, W)``, beta ``(B,)`` (≥ 0) →
-    w^c ``(B, N)``. β = 0 gives the uniform weighting; as β grows, w^c
-    tends to one-hot on the most similar row.
+    memory M ``(B, N, D)``, key q ``(B, D)``, beta: the key strength ω
+    ``(B,)`` (≥ 0) → w^c ``(B, N)``. ω = 0 gives the uniform weighting;
+    as ω grows, w^c tends to one-hot on the most similar row.
     """
     owner = "content_addressing"
     _tensor(owner, "memory", memory, "(B, N, W)", 3)
@@ -130,7 +137,7 @@ def content_addressing(memory: Tensor, key: Tensor, beta: Tensor) -> Tensor:
     dots = (memory * key.unsqueeze(1)).sum(dim=-1)             # (B, N)
     norms = (torch.linalg.vector_norm(memory, dim=-1)          # (B, N)
              * torch.linalg.vector_norm(key, dim=-1, keepdim=True))
-    similarity = dots / (norms + COSINE_EPS)                   # K: (B, N)
+    similarity = dots / (norms + COSINE_EPS)                   # cos: (B, N)
     return torch.softmax(beta.unsqueeze(-1) * similarity, dim=-1)
 
 
@@ -139,7 +146,8 @@ def interpolate(w_content: Tensor, w_prev: Tensor, g: Tensor) -> Tensor:
 
     .. math:: w^g = g\, w^c + (1 - g)\, w_{t-1}
 
-    w_content, w_prev ``(B, N)``, g ``(B,)`` in [0, 1] → ``(B, N)``.
+    w_content (w^c), w_prev (w_{t-1}) ``(B, N)``, g ``(B,)`` in [0, 1]
+    → w^g ``(B, N)``.
     g = 1 addresses by content alone; g = 0 keeps the previous location,
     which the shift then moves. A convex combination of two weightings is
     a weighting.
@@ -155,16 +163,17 @@ def interpolate(w_content: Tensor, w_prev: Tensor, g: Tensor) -> Tensor:
 def shift(w: Tensor, s: Tensor) -> Tensor:
     r"""Move the focus by a soft circular shift.
 
-    .. math:: \tilde w_i = \sum_{j=0}^{N-1} w_j\, s_{(i - j) \bmod N}
+    .. math:: \tilde w(i) = \sum_{j=0}^{N-1} w(j)\, \chi((i - j) \bmod N)
 
-    with s a distribution over the S = 2R + 1 offsets -R, ..., R (its
-    column R is offset 0), zero for offsets outside that range. Written
-    as a sum of rotations: w̃ = Σ_δ s_δ roll(w, δ), where roll(w, δ)_i =
-    w_{i-δ}, so offset +1 moves weight from row i to row i + 1.
+    with χ, the shift weighting, a distribution over the S offsets
+    -(S - 1)/2, ..., (S - 1)/2 (its middle column is offset 0), zero for
+    offsets outside that range. Written as a sum of rotations:
+    w̃ = Σ_d χ(d) roll(w, d), where roll(w, d)(i) = w(i - d), so offset +1
+    moves weight from row i to row i + 1.
 
-    w ``(B, N)``, s ``(B, S)`` with S odd and S ≤ N → w̃ ``(B, N)``.
-    s = δ₀ leaves w unchanged; a circular convolution of two
-    distributions is a distribution.
+    w ``(B, N)``, s: the shift weighting χ ``(B, S)`` with S odd and
+    S ≤ N → w̃ ``(B, N)``. A χ one-hot on offset 0 leaves w unchanged; a
+    circular convolution of two distributions is a distribution.
     """
     _weighting("shift", "w", w)
     _tensor("shift", "s", s, "(B, S)", 2)
@@ -176,18 +185,19 @@ def shift(w: Tensor, s: Tensor) -> Tensor:
     R = S // 2
     wrapped = torch.cat([w[:, N - R:], w, w[:, :R]], dim=-1)   # (B, N + 2R)
     rolled = wrapped.unfold(-1, N, 1).flip(1)                  # (B, S, N)
-    return (s.unsqueeze(-1) * rolled).sum(dim=1)               # Σ_δ s_δ ...
+    return (s.unsqueeze(-1) * rolled).sum(dim=1)               # Σ_d χ(d) ...
 
 
 def sharpen(w: Tensor, gamma: Tensor) -> Tensor:
     r"""Undo the blur of the shift by raising to a power and renormalizing.
 
-    .. math:: w_i = \frac{(\tilde w_i + \varepsilon)^\gamma}
-                         {\sum_j (\tilde w_j + \varepsilon)^\gamma}
+    .. math:: w(i) = \frac{(\tilde w(i) + \varepsilon)^\psi}
+                          {\sum_j (\tilde w(j) + \varepsilon)^\psi}
 
-    w ``(B, N)``, gamma ``(B,)`` (≥ 1) → ``(B, N)``. γ = 1 is the
-    identity up to ε = :data:`SHARPEN_EPS`; larger γ moves weight towards
-    the largest entries, and γ → ∞ gives one-hot (for a unique maximum).
+    w (w̃) ``(B, N)``, gamma: the sharpening exponent ψ ``(B,)`` (≥ 1) →
+    ``(B, N)``. ψ = 1 is the identity up to ε = :data:`SHARPEN_EPS`;
+    larger ψ moves weight towards the largest entries, and ψ → ∞ gives
+    one-hot (for a unique maximum).
     """
     _weighting("sharpen", "w", w)
     _per_sequence("sharpen", "gamma", gamma, w.shape[0])
@@ -198,8 +208,9 @@ def sharpen(w: Tensor, gamma: Tensor) -> Tensor:
 def address(memory: Tensor, w_prev: Tensor, key: Tensor, beta: Tensor,
             g: Tensor, s: Tensor, gamma: Tensor) -> Tensor:
     """The four stages in order: content, interpolation, shift,
-    sharpening. memory ``(B, N, W)``, w_prev ``(B, N)``, key ``(B, W)``,
-    s ``(B, S)``, beta, g, gamma ``(B,)`` → w_t ``(B, N)``."""
+    sharpening. memory M ``(B, N, D)``, w_prev ``(B, N)``, key q
+    ``(B, D)``, s (χ) ``(B, S)``, beta (ω), g, gamma (ψ) ``(B,)`` → w_t
+    ``(B, N)``."""
     w_c = content_addressing(memory, key, beta)
     w_g = interpolate(w_c, w_prev, g)
     return sharpen(shift(w_g, s), gamma)
@@ -209,11 +220,11 @@ def address(memory: Tensor, w_prev: Tensor, key: Tensor, beta: Tensor,
 def read(memory: Tensor, w: Tensor) -> Tensor:
     r"""The read head: a weighted sum of rows.
 
-    .. math:: r = \sum_i w_i M_i
+    .. math:: \mathcal R = \sum_i w(i)\, M(i)
 
-    memory ``(B, N, W)``, w ``(B, N)`` → r ``(B, W)``. This is the
-    NTM's read gate: where the LSTM scales each slot by o_t, the NTM
-    chooses rows by w.
+    memory ``(B, N, D)``, w ``(B, N)`` → the read vector ℛ ``(B, D)``.
+    This is the NTM's read gate: where the LSTM scales each slot by o_t,
+    the NTM chooses rows by w.
     """
     _tensor("read", "memory", memory, "(B, N, W)", 3)
     _weighting("read", "w", w, memory)
@@ -225,16 +236,18 @@ def write(memory: Tensor, w: Tensor, erase: Tensor, add: Tensor) -> Tensor:
 
     .. math::
 
-        \tilde M_i = M_i \odot (1 - w_i\, e), \qquad
-        M'_i = \tilde M_i + w_i\, a
+        M_t(i) = \underbrace{M_{t-1}(i) \odot
+                 (1 - w_t(i)\, \mathcal E_t)}_{\text{erase}}
+               + \underbrace{w_t(i)\, v_t}_{\text{add}}
 
-    memory ``(B, N, W)``, w ``(B, N)``, erase e ``(B, W)`` in [0, 1],
-    add a ``(B, W)`` → M' ``(B, N, W)``.
+    memory M_{t-1} ``(B, N, D)``, w ``(B, N)``, erase: the erase vector
+    ℰ ``(B, D)`` in [0, 1], add: the add vector v ``(B, D)`` → M_t
+    ``(B, N, D)``.
 
     The two steps are the LSTM's two memory operations, per row: erase is
-    the forget gate, keeping 1 - w_i e of row i where the LSTM keeps f_t
-    of each slot, and add is the gated write, adding w_i a where the LSTM
-    adds i_t ⊙ c̃_t. With w one-hot on row i and e = 1, row i is cleared
+    the forget gate, keeping 1 - w(i) ℰ of row i where the LSTM keeps f_t
+    of each slot, and add is the gated write, adding w(i) v where the LSTM
+    adds i_t ⊙ c̃_t. With w one-hot on row i and ℰ = 1, row i is cleared
     and every other row kept exactly.
     """
     owner = "write"
@@ -261,10 +274,10 @@ class NTMState(NamedTuple):
     """What an :class:`NTM` carries from step to step."""
     h: Tensor        #: controller output (B, n)
     c: Tensor        #: controller memory cell (B, n)
-    memory: Tensor   #: M_t (B, N, W)
+    memory: Tensor   #: M_t (B, N, D)
     w_read: Tensor   #: read weighting (B, N)
     w_write: Tensor  #: write weighting (B, N)
-    r: Tensor        #: last read vector (B, W)
+    r: Tensor        #: last read vector ℛ_t (B, D)
 
 
 class NTM(nn.Module):
@@ -276,45 +289,51 @@ class NTM(nn.Module):
     .. math::
 
         \begin{aligned}
-        (h_t, c_t) &= \mathrm{LSTM}([x_t; r_{t-1}], (h_{t-1}, c_{t-1}))
+        (h_t, c_t) &= \mathrm{LSTM}([x_t; \mathcal R_{t-1}],
+                                     (h_{t-1}, c_{t-1}))
             && (B, n) \\
-        (\theta^w, \theta^r) &= P h_t + p
-            && \text{head parameters} \\
-        w^w_t &= \mathrm{address}(M_{t-1}, w^w_{t-1}, \theta^w), \quad
-        w^r_t = \mathrm{address}(M_{t-1}, w^r_{t-1}, \theta^r)
+        (\text{raw}^w_t, \text{raw}^r_t) &= \mathrm{heads}(h_t)
+            && \text{an affine map} \\
+        w^w_t &= \mathrm{address}(M_{t-1}, w^w_{t-1}, \text{raw}^w_t),
+            \quad
+        w^r_t = \mathrm{address}(M_{t-1}, w^r_{t-1}, \text{raw}^r_t)
             && (B, N) \\
-        r_t &= \mathrm{read}(M_{t-1}, w^r_t) && (B, W) \\
-        M_t &= \mathrm{write}(M_{t-1}, w^w_t, e_t, a_t)
-            && (B, N, W) \\
-        y_t &= R [h_t; r_t] + b_R && (B, \text{output\_size})
+        \mathcal R_t &= \mathrm{read}(M_{t-1}, w^r_t) && (B, D) \\
+        M_t &= \mathrm{write}(M_{t-1}, w^w_t, \mathcal E_t, v_t)
+            && (B, N, D) \\
+        y_t &= R [h_t; \mathcal R_t] + b_R
+            && (B, \text{output\_size})
         \end{aligned}
 
-    A head's raw parameters are squashed into range: k = tanh(·),
-    β = softplus(·), g = σ(·), s = softmax(·), γ = 1 + softplus(·), and for
-    the write head e = σ(·), a = tanh(·). Both heads address the memory
-    as it was before this step's write, M_{t-1}, so their two addressings
-    run as one batched call; what step t writes can be read from step
-    t + 1 on.
+    A head's raw outputs are squashed into range: the key q = tanh(·),
+    the key strength ω = softplus(·), the interpolation gate g = σ(·),
+    the shift weighting χ = softmax(·), the sharpening exponent
+    ψ = 1 + softplus(·), and for the write head the erase vector
+    ℰ = σ(·) and the add vector v = tanh(·). Both heads address the
+    memory as it was before this step's write, M_{t-1}, so their two
+    addressings run as one batched call; what step t writes can be read
+    from step t + 1 on.
 
     The initial state has zero controller state, every memory entry equal
     to ``memory_init`` (a constant memory, so content addressing starts out
-    uniform), both weightings one-hot on row 0 and r_0 = 0.
+    uniform), both weightings one-hot on row 0 and ℛ_0 = 0.
 
     Args:
         input_size: m.
         output_size: size of y_t.
         controller_size: n, the controller LSTM's state size.
         memory_slots: N, the number of rows of M.
-        memory_width: W, the size of a row.
-        shift_range: R; shifts -R, ..., R are allowed (default 1).
+        memory_width: D, the size of a row (``W`` in the code).
+        shift_range: shifts -shift_range, ..., shift_range are allowed
+            (default 1), S = 2·shift_range + 1 of them.
         memory_init: the value of every entry of M_0 (default 1e-6).
 
     Parameters:
-        controller: a :class:`~lstmlib.cells.lstm.BasicLSTMCell` (m + W → n).
-        heads: ``nn.Linear(n, 2(W + S + 3) + 2W)``: the write head's
-            k | β | g | s | γ, the read head's k | β | g | s | γ, then the
-            write head's e | a.
-        readout: ``nn.Linear(n + W, output_size)``.
+        controller: a :class:`~lstmlib.cells.lstm.BasicLSTMCell` (m + D → n).
+        heads: ``nn.Linear(n, 2(D + S + 3) + 2D)``: the write head's
+            q | ω | g | χ | ψ, the read head's q | ω | g | χ | ψ, then the
+            write head's ℰ | v.
+        readout: ``nn.Linear(n + D, output_size)``, R and b_R.
         None of them depends on N: the memory's size is free.
 
     Inputs of ``forward``: x ``(T, B, m)``; optional state
@@ -346,13 +365,13 @@ class NTM(nn.Module):
         self.memory_init = float(memory_init)
         W, S = memory_width, 2 * shift_range + 1
         self.controller = BasicLSTMCell(input_size + W, controller_size)
-        self._address_sizes = [W, 1, 1, S, 1]          # k | β | g | s | γ
+        self._address_sizes = [W, 1, 1, S, 1]          # q | ω | g | χ | ψ
         self.heads = nn.Linear(controller_size, 2 * (W + S + 3) + 2 * W)
         self.readout = nn.Linear(controller_size + W, output_size)
 
     def initial_state(self, batch_size: int) -> NTMState:
         """h = c = 0, M_0 = ``memory_init`` everywhere, both weightings
-        one-hot on row 0, r_0 = 0."""
+        one-hot on row 0, ℛ_0 = 0."""
         check_positive_int("NTM.initial_state", "batch_size", batch_size)
         ref = self.readout.weight
         kw = {"device": ref.device, "dtype": ref.dtype}
@@ -366,7 +385,8 @@ class NTM(nn.Module):
                         w0, w0.clone(), torch.zeros(B, W, **kw))
 
     def _addressing(self, raw: Tensor) -> tuple[Tensor, ...]:
-        """k, β, g, s, γ from a head's raw parameters."""
+        """q, ω, g, χ, ψ (``key, beta, g, s, gamma``) from a head's raw
+        outputs."""
         k, beta, g, s, gamma = raw.split(self._address_sizes, dim=-1)
         return (torch.tanh(k), F.softplus(beta).squeeze(-1),
                 torch.sigmoid(g).squeeze(-1), torch.softmax(s, dim=-1),
@@ -376,7 +396,7 @@ class NTM(nn.Module):
              ) -> tuple[Tensor, NTMState]:
         """One step of the equations above; x_t ``(B, m)``."""
         h, c, memory, w_read, w_write, r = state
-        inp = torch.cat([x_t, r], dim=-1)                  # (B, m + W)
+        inp = torch.cat([x_t, r], dim=-1)                  # (B, m + D)
         cell = self.controller
         h, (_, c) = cell.step(cell.project_input(inp), (h, c))
         B, W = x_t.shape[0], self.memory_width
@@ -384,10 +404,10 @@ class NTM(nn.Module):
             [2 * sum(self._address_sizes), W, W], dim=-1)
         raw = raw.view(B, 2, -1).transpose(0, 1).reshape(2 * B, -1)
         # both heads address M_{t-1}: one call, rows [write heads; reads]
-        w = address(torch.cat([memory, memory]),          # (2B, N, W)
+        w = address(torch.cat([memory, memory]),          # (2B, N, D)
                     torch.cat([w_write, w_read]), *self._addressing(raw))
         w_write, w_read = w.chunk(2)                       # each (B, N)
-        r = read(memory, w_read)                           # (B, W)
+        r = read(memory, w_read)                           # ℛ_t: (B, D)
         memory = write(memory, w_write, torch.sigmoid(erase),
                        torch.tanh(add))                    # M_t
         y = self.readout(torch.cat([h, r], dim=-1))
