@@ -24,7 +24,7 @@ NBVAL_SEED ?= $(shell echo $$(( $(SEED) + 1000 )))
 # (the committed results the chapters read are in lstmlib/results/)
 BOOK_SOURCES := $(shell find book lstmlib -type f -not -path '*/__pycache__/*' \
                   -not -path '*/.ipynb_checkpoints/*') _config.yml _toc.yml
-TEST_SOURCES := $(BOOK_SOURCES) $(shell find tests -type f -not -path '*/__pycache__/*') \
+TEST_SOURCES := $(BOOK_SOURCES) $(shell find tests colab -type f -not -path '*/__pycache__/*') \
                 conftest.py pyproject.toml environment.yml
 SITE         := _build/html/.built
 TESTED       := _build/.tested

@@ -35,7 +35,7 @@ GPU_BUILD_TAG = "skip-execution"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 CHECK_PREFIX = "# Check: "
 CHECK_TAGS = ["hide-input", "check"]
-REQUIRE_CHECK_CELLS = False     # until every chapter's asserts are in checks
+REQUIRE_CHECK_CELLS = True
 ASSERTS = re.compile(r"^\s*assert\b", re.M)
 
 

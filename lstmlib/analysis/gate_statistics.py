@@ -10,9 +10,10 @@ measurements of those recordings:
 * :func:`line_positions` and :func:`speaker_name_lines`: signals of the
   text that a unit might track (how far into its line a character is;
   whether it belongs to a speaker's name, the line ``"ROMEO:"`` of a play);
-* :func:`unit_correlations`: Pearson's r between every unit's activation
-  and such a signal, r_j = cov(a_j, s) / (std(a_j) std(s)) over the steps;
-* :func:`memoryless_correlation`: the largest |r| that *any* function of
+* :func:`unit_correlations`: Pearson's correlation between every unit's
+  activation and such a signal y, corr(a_j, y) = cov(a_j, y) / (std(a_j)
+  std(y)) over the steps;
+* :func:`memoryless_correlation`: the largest |corr| that *any* function of
   the current character alone reaches with a signal, the bar a unit must
   clear before its correlation says that it remembers something;
 * :func:`saturation_fractions`: how often each unit's gate is
@@ -142,8 +143,9 @@ def speaker_name_lines(text: str) -> Tensor:
 
 
 def unit_correlations(activations: Tensor, signal: Tensor) -> Tensor:
-    """Pearson's r between each unit's activation and ``signal``, over all
-    steps (and streams): r_j = Σ (a_j - ā_j)(s - s̄) / (‖a_j - ā_j‖ ‖s - s̄‖).
+    """Pearson's correlation between each unit's activation and ``signal``
+    y, over all steps (and streams):
+    corr(a_j, y) = Σ (a_j - ā_j)(y - ȳ) / (‖a_j - ā_j‖ ‖y - ȳ‖).
 
     Args:
         activations: ``(T, n)`` or ``(T, B, n)``, e.g. the c_t of a layer.
@@ -173,21 +175,22 @@ def unit_correlations(activations: Tensor, signal: Tensor) -> Tensor:
 
 
 def memoryless_correlation(signal: Tensor, tokens: Tensor) -> float:
-    """The largest |r| with ``signal`` that any function of the current
-    token alone reaches on this text: the correlation ratio
-    η = std(E[s | x_t]) / std(s), the r of the best such function, the
-    mean of the signal over the steps that read the same token.
+    """The largest |corr| with ``signal`` y that any function of the
+    current token alone reaches on this text: the correlation ratio
+    corr* = std(ȳ(x_t)) / std(y), the correlation of the best such
+    function, ȳ(x) = E[y | x_t = x], the mean of the signal over the steps
+    that read the same token.
 
     A unit whose activation depends only on the current character cannot
-    correlate with the signal more strongly than η; a unit that does must
-    carry something from earlier characters.
+    correlate with the signal more strongly than corr*; a unit that does
+    must carry something from earlier characters.
 
     Args:
         signal: ``(T,)`` or ``(T, B)``.
         tokens: the token ids read at those steps, the same shape.
 
     Returns:
-        η in [0, 1] (0 when the signal never changes).
+        corr* in [0, 1] (0 when the signal never changes).
 
     >>> tokens = torch.tensor([0, 1, 0, 1])
     >>> memoryless_correlation(torch.tensor([5., 7., 5., 7.]), tokens)
@@ -208,7 +211,7 @@ def memoryless_correlation(signal: Tensor, tokens: Tensor) -> float:
                          "token ids")
     counts = torch.bincount(x).double()                          # (V,)
     sums = torch.zeros_like(counts).index_add_(0, x, s)
-    best = (sums / counts.clamp_min(1))[x]                       # E[s | x_t]
+    best = (sums / counts.clamp_min(1))[x]                       # ȳ(x_t)
     r = unit_correlations(best[:, None], s)[0].item()
     return abs(r)
 

@@ -163,8 +163,8 @@ def gate_report(states: Sequence[LSTMStates], text: str, *,
 
     Returns:
         ``{"text": the first trace_length characters, "forget_bias",
-        "initial_time_constant", "memoryless_r": {signal: η}, "layers":
-        [...]}``, with η the largest |r| any function of the current
+        "initial_time_constant", "memoryless_r": {signal: corr*}, "layers":
+        [...]}``, with corr* the largest |corr| any function of the current
         character reaches (:func:`~lstmlib.analysis.gate_statistics.
         memoryless_correlation`); per layer:
 

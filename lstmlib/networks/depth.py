@@ -1,10 +1,10 @@
 """Deep feed-forward networks that write to their representation
 (Part IV of the book, "Highway and residual networks").
 
-A feed-forward network of depth L computes representations
-x_0, x_1, ..., x_L of its input, one layer after another. A *plain* layer
+A feed-forward network of depth d computes representations
+x_0, x_1, ..., x_d of its input, one layer after another. A *plain* layer
 replaces the representation, x_l = φ(W x_{l-1} + b), as the vanilla RNN
-replaces its state; composing L of them brings back the vanilla RNN's two
+replaces its state; composing d of them brings back the vanilla RNN's two
 faults over depth instead of time. The two blocks below carry x_{l-1}
 through the identity and write to it instead:
 
@@ -15,7 +15,7 @@ through the identity and write to it instead:
 * :class:`ResidualBlock` (He et al. 2015): an ungated write computed by a
   small network, x_l = x_{l-1} + F(x_{l-1}).
 
-:func:`deep_network` stacks L layers of one kind between an input map and
+:func:`deep_network` stacks d layers of one kind between an input map and
 a read-out; :func:`depth_jacobians`, :func:`depth_sensitivity` and
 :func:`layer_gradient_norms` measure what reaches the bottom of the stack;
 :func:`train_regression_ensemble` trains K networks of one architecture at
@@ -245,23 +245,23 @@ LAYER_KINDS = {"plain": PlainLayer, "highway": HighwayLayer,
 
 
 class DeepNetwork(nn.Module):
-    r"""An input map, L layers of one kind, and a linear read-out.
+    r"""An input map, d layers of one kind, and a linear read-out.
 
     .. math::
 
-        x_0 = A u + b_A, \qquad x_l = \mathrm{layer}_l(x_{l-1})
-        \;\; (l = 1, \dots, L), \qquad y = R x_L + b_R
+        x_0 = A x_{\text{in}} + b_A, \qquad x_l = \mathrm{layer}_l(x_{l-1})
+        \;\; (l = 1, \dots, d), \qquad y = R x_d + b_R
 
     Args:
-        layers: the L layers, each mapping ``(B, n)`` to ``(B, n)``.
-        input_size: m, the size of the input ``u``.
-        output_size: k, the size of the output ``y``.
+        layers: the d layers, each mapping ``(B, n)`` to ``(B, n)``.
+        input_size: m, the size of the input x_in (``u``).
+        output_size: n_o, the size of the output ``y``.
 
     Parameters: ``input_map`` (A ``(n, m)``, b_A ``(n,)``) and
-    ``readout`` (R ``(k, n)``, b_R ``(k,)``) are ``nn.Linear`` with
+    ``readout`` (R ``(n_o, n)``, b_R ``(n_o,)``) are ``nn.Linear`` with
     PyTorch's default initialization; ``layers`` is an ``nn.ModuleList``.
 
-    Input: ``u`` ``(B, m)``. Output: ``y`` ``(B, k)``.
+    Input: ``u`` ``(B, m)``. Output: ``y`` ``(B, n_o)``.
     """
 
     def __init__(self, layers: list[nn.Module], input_size: int,
@@ -282,11 +282,11 @@ class DeepNetwork(nn.Module):
 
     @property
     def depth(self) -> int:
-        """L, the number of layers between the input map and read-out."""
+        """d, the number of layers between the input map and read-out."""
         return len(self.layers)
 
     def representations(self, u: Tensor) -> list[Tensor]:
-        """``[x_0, x_1, ..., x_L]``, each ``(B, n)``."""
+        """``[x_0, x_1, ..., x_d]``, each ``(B, n)``."""
         _check_input("DeepNetwork", u, self.input_size)
         xs = [self.input_map(u)]                   # x_0: (B, n)
         for layer in self.layers:
@@ -327,8 +327,8 @@ def _rows_of_jacobians(y: Tensor, xs: list[Tensor]) -> list[Tensor]:
 
 
 def depth_jacobians(network: DeepNetwork, u: Tensor) -> Tensor:
-    """``∂x_l/∂x_{l-1}`` for every layer l = 1..L and every example:
-    ``(L, B, n, n)``, computed by autograd at the representations that
+    """``∂x_l/∂x_{l-1}`` for every layer l = 1..d and every example:
+    ``(d, B, n, n)``, computed by autograd at the representations that
     ``u`` ``(B, m)`` produces."""
     if not isinstance(network, DeepNetwork):
         raise TypeError(f"depth_jacobians: expected a DeepNetwork, "
@@ -343,26 +343,26 @@ def depth_jacobians(network: DeepNetwork, u: Tensor) -> Tensor:
 
 
 def depth_sensitivity(network: DeepNetwork, u: Tensor) -> Tensor:
-    """``‖∂x_L/∂x_l‖₂`` for l = 0, ..., L and every example: ``(B, L+1)``.
+    """``‖∂x_d/∂x_l‖₂`` for l = 0, ..., d and every example: ``(B, d+1)``.
 
     Entry ``l`` says how much a change to the representation after layer
-    l (a change to x_0 for l = 0) can move the last one; entry L is 1. One
-    batched backward pass per output unit of x_L (vectorized by
-    ``is_grads_batched``) gives row i of every ∂x_L/∂x_l at once."""
+    l (a change to x_0 for l = 0) can move the last one; entry d is 1. One
+    batched backward pass per output unit of x_d (vectorized by
+    ``is_grads_batched``) gives row i of every ∂x_d/∂x_l at once."""
     if not isinstance(network, DeepNetwork):
         raise TypeError(f"depth_sensitivity: expected a DeepNetwork, "
                         f"got {type(network).__name__}")
     with torch.enable_grad():
         xs = network.representations(u)
         jac = torch.stack(_rows_of_jacobians(xs[-1], xs), dim=1)
-    # jac[b, l] = ∂x_L/∂x_l for example b: (B, L+1, n, n)
+    # jac[b, l] = ∂x_d/∂x_l for example b: (B, d+1, n, n)
     return torch.linalg.matrix_norm(jac, ord=2)        # (B, L+1)
 
 
 def layer_gradient_norms(network: DeepNetwork, u: Tensor,
                          target: Tensor) -> Tensor:
-    """``‖∂E/∂θ_l‖₂`` for every layer l = 1..L: ``(L,)``, where θ_l are
-    all of layer l's parameters and E the mean squared error of
+    """``‖∂L/∂θ_l‖₂`` for every layer l = 1..d: ``(d,)``, where θ_l are
+    all of layer l's parameters and L the mean squared error of
     ``network(u)`` against ``target``. Gradients already stored in the
     network are left untouched."""
     if not isinstance(network, DeepNetwork):

@@ -467,16 +467,16 @@ def binary_copy_task(batch_size: int, length: int, width: int, *,
                      generator: torch.Generator | None = None,
                      dtype: torch.dtype | None = None
                      ) -> tuple[Tensor, Tensor]:
-    """The copy task of Graves et al. (2014): see L random binary vectors,
-    then a delimiter, then reproduce them in order.
+    """The copy task of Graves et al. (2014): see T = ``length`` random
+    binary vectors, then a delimiter, then reproduce them in order.
 
-    Input, T = 2L + 1 steps of width + 1 channels: steps 0..L-1 carry
-    the vectors (bits uniform in {0, 1}) with the delimiter channel 0;
-    step L is the delimiter alone (last channel 1); steps L+1..2L are
-    zero, and the model answers there. Target: the L vectors, to be
-    compared with the model's outputs at the last L steps.
+    Input, 2T + 1 steps of width + 1 channels: steps 0..T-1 carry the
+    vectors (bits uniform in {0, 1}) with the delimiter channel 0; step T
+    is the delimiter alone (last channel 1); steps T+1..2T are zero, and
+    the model answers there. Target: the T vectors, to be compared with
+    the model's outputs at the last T steps.
 
-    Returns: x ``(2L + 1, B, width + 1)``, target ``(L, B, width)``,
+    Returns: x ``(2T + 1, B, width + 1)``, target ``(T, B, width)``,
     of ``dtype`` (default: torch's default dtype).
     """
     for name, value in (("batch_size", batch_size), ("length", length),
@@ -493,16 +493,17 @@ def binary_copy_task(batch_size: int, length: int, width: int, *,
 
 def binary_copy_baseline_bits(length: int, width: int) -> float:
     """Bits per sequence of answering 1/2 for every bit: each of the
-    L·width independent fair bits costs -log2(1/2) = 1 bit."""
+    T·width independent fair bits (T = ``length``) costs -log2(1/2) =
+    1 bit."""
     check_positive_int("binary_copy_baseline_bits", "length", length)
     check_positive_int("binary_copy_baseline_bits", "width", width)
     return float(length * width)
 
 
 def copy_bits_per_sequence(logits: Tensor, target: Tensor) -> Tensor:
-    """Binary cross-entropy in bits, summed over a sequence's L·width
+    """Binary cross-entropy in bits, summed over a sequence's T·width
     bits and averaged over the batch. logits: the model's outputs at the
-    last L steps, ``(L, B, width)``; target ``(L, B, width)``."""
+    last T steps, ``(T, B, width)``; target ``(T, B, width)``."""
     if logits.shape != target.shape:
         raise ValueError(f"copy_bits_per_sequence: expected logits of the "
                          f"target's shape {tuple(target.shape)}, got "
@@ -524,7 +525,7 @@ def train_copy(model: nn.Module, *, steps: int, lengths: Sequence[int],
     the CPU; batches are moved to the model's device).
     Gradients are clipped to norm ``clip_norm``. Returns the training
     loss of every step, in bits per bit
-    (:func:`copy_bits_per_sequence` / (L·width); 1 is chance)."""
+    (:func:`copy_bits_per_sequence` / (T·width); 1 is chance)."""
     check_positive_int("train_copy", "steps", steps)
     lengths = list(lengths)
     generator = torch.Generator().manual_seed(
