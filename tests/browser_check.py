@@ -171,6 +171,8 @@ UNRENDERED_TABLE = re.compile(r"\|\s*:?(?:-{3,}|\u2014):?\s*\|")
 # Elements whose text is not prose: raw delimiters inside them are legitimate
 # (an mjx-container is an equation MathJax has already typeset).
 NON_PROSE_TAGS = {"script", "style", "pre", "code", "mjx-container"}
+# Where the site keeps the images that chapters' code cells drew.
+DRAWN_IMAGE = re.compile(r"(^|/)_images/")
 # MathJax renders an undefined macro as red text in an <mtext>, not as an error.
 UNDEFINED_MACRO_COLOR = "red"
 
@@ -199,6 +201,9 @@ class PageOutline:
     mathjax_errors: list[str] = field(default_factory=list)
     undefined_macros: list[str] = field(default_factory=list)
     image_sources: list[str] = field(default_factory=list)
+    # images that a chapter's code drew (in the site's _images/) without a
+    # <figure> whose <figcaption> numbers and explains them
+    uncaptioned_images: list[str] = field(default_factory=list)
     link_targets: list[str] = field(default_factory=list)
     script_sources: list[str] = field(default_factory=list)
     ids: set[str] = field(default_factory=set)
@@ -220,6 +225,7 @@ class _OutlineParser(HTMLParser):
         self._in_body = False
         self._non_prose_depth = 0
         self._undefined_macro: list[str] | None = None  # text so far, inside a red <mtext>
+        self._figures: list[dict] = []  # open <figure>s: their images, a caption yet
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = {name: value or "" for name, value in attrs}
@@ -240,6 +246,15 @@ class _OutlineParser(HTMLParser):
             self._undefined_macro = []
         elif tag == "img" and attributes.get("src"):
             outline.image_sources.append(attributes["src"])
+            if DRAWN_IMAGE.search(attributes["src"]):
+                if self._figures:
+                    self._figures[-1]["images"].append(attributes["src"])
+                else:
+                    outline.uncaptioned_images.append(attributes["src"])
+        elif tag == "figure":
+            self._figures.append({"images": [], "caption": False})
+        elif tag == "figcaption" and self._figures:
+            self._figures[-1]["caption"] = True
         elif tag == "a" and "href" in attributes:
             outline.link_targets.append(attributes["href"])
         elif tag == "script" and attributes.get("src"):
@@ -248,6 +263,10 @@ class _OutlineParser(HTMLParser):
             outline.link_targets += refresh_target(attributes.get("content", ""))
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "figure" and self._figures:
+            figure = self._figures.pop()
+            if not figure["caption"]:
+                self.outline.uncaptioned_images += figure["images"]
         if tag in NON_PROSE_TAGS:
             self._non_prose_depth = max(0, self._non_prose_depth - 1)
         if tag == "mtext" and self._undefined_macro is not None:
@@ -322,6 +341,8 @@ def check_static_page(site: Path, page: str) -> list[str]:
     outline = outline_of(html)
     return (
         check_images_exist(site, page, outline)
+        + [f"figure without a caption: {source!r} (give its cell mystnb figure "
+           "metadata: caption and name)" for source in outline.uncaptioned_images]
         + check_links(site, page, outline)
         + check_mathjax_script(site, page, outline)
     )

@@ -170,7 +170,8 @@ def test_delimiters_in_code_scripts_and_head_are_not_prose():
 # -- the static files: images, links, MathJax script -------------------------------
 def test_good_page_passes(site: Path):
     write(site, "book/chapter.html", html_page(
-        f'{INLINE_MATH}<img src="../_images/figure.png">'
+        f'{INLINE_MATH}<figure><img src="../_images/figure.png">'
+        '<figcaption>Fig. 1.1 A figure.</figcaption></figure>'
         '<img src="https://example.org/remote.png"><img src="data:image/png;base64,AAAA">'
         '<a href="other.html#part">part</a> <a href="other.html">other</a> <a href="./">home</a>'
         '<a href="#here" id="here">here</a> <a href="#">top</a>'
@@ -182,7 +183,8 @@ def test_good_page_passes(site: Path):
 
 
 def test_missing_image_fails(site: Path):
-    write(site, "book/chapter.html", html_page('<img src="../_images/missing.png">'))
+    write(site, "book/chapter.html", html_page('<figure><img src="../_images/missing.png">'
+                                                  '<figcaption>c</figcaption></figure>'))
     assert check_static_page(site, "book/chapter.html") == [
         "image '../_images/missing.png' is missing (_images/missing.png)"
     ]
@@ -190,10 +192,23 @@ def test_missing_image_fails(site: Path):
 
 def test_empty_image_fails(site: Path):
     write(site, "_images/empty.png", b"")
-    write(site, "book/chapter.html", html_page('<img src="../_images/empty.png">'))
+    write(site, "book/chapter.html", html_page('<figure><img src="../_images/empty.png">'
+                                                  '<figcaption>c</figcaption></figure>'))
     assert check_static_page(site, "book/chapter.html") == [
         "image '../_images/empty.png' is an empty file (_images/empty.png)"
     ]
+
+
+def test_a_drawn_figure_without_a_caption_fails(site: Path):
+    write(site, "book/chapter.html", html_page(
+        '<div class="cell_output"><img src="../_images/figure.png"></div>'
+        '<figure><img src="../_images/figure.png"></figure>'
+        '<figure><img src="../_images/figure.png"><figcaption>Fig. 2</figcaption></figure>'
+        '<img src="https://example.org/badge.png">'))
+    problems = check_static_page(site, "book/chapter.html")
+    assert len(problems) == 2
+    assert all(p.startswith("figure without a caption: '../_images/figure.png'")
+               for p in problems)
 
 
 def test_broken_link_fails(site: Path):
@@ -343,7 +358,8 @@ def tiny_book(site: Path, chromium: str) -> Path:
     shutil.copytree(LOCAL_MATHJAX, site / "mathjax")
     write(site, "index.html", html_page(
         f"<p>The state {INLINE_MATH} evolves as</p>{DISPLAY_MATH}"
-        '<img src="_images/figure.png" alt="figure"> <a href="book/other.html#part">next</a>',
+        '<figure><img src="_images/figure.png" alt="figure"><figcaption>Fig. 1'
+        '</figcaption></figure> <a href="book/other.html#part">next</a>',
         head=SPHINX_MATHJAX_CONFIG + LOCAL_MATHJAX_SCRIPT,
     ))
     return site
