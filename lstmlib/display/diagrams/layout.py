@@ -81,8 +81,23 @@ def label_size(label: str, scale: float = 1.0) -> tuple[float, float]:
 
 
 # -- what the layout returns --------------------------------------------------
+class _Placed:
+    """What is drawn centred at (x, y) with a width and a height (ems)."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+    @property
+    def extent(self) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top)."""
+        return (self.x - self.width / 2, self.y - self.height / 2,
+                self.x + self.width / 2, self.y + self.height / 2)
+
+
 @dataclass(frozen=True)
-class Box:
+class Box(_Placed):
     r"""One box (or circle, or terminal label) of a laid-out diagram.
 
     key: the node's index in the display graph (the traced graph's
@@ -110,11 +125,6 @@ class Box:
         """Elementwise arithmetic is drawn as a circle."""
         return self.kind == "pointwise" and self.label in ARITHMETIC
 
-    @property
-    def extent(self) -> tuple[float, float, float, float]:
-        """(left, bottom, right, top)."""
-        return (self.x - self.width / 2, self.y - self.height / 2,
-                self.x + self.width / 2, self.y + self.height / 2)
 
 
 @dataclass(frozen=True)
@@ -131,7 +141,7 @@ class Wire:
 
 
 @dataclass(frozen=True)
-class Label:
+class Label(_Placed):
     """A text beside a wire: a gate's output (``f_t``), or the blocks or
     the input a wire carries. ``owner`` is the key of the wire's source."""
 
@@ -143,10 +153,6 @@ class Label:
     owner: int
     gate: str = ""
 
-    @property
-    def extent(self) -> tuple[float, float, float, float]:
-        return (self.x - self.width / 2, self.y - self.height / 2,
-                self.x + self.width / 2, self.y + self.height / 2)
 
 
 @dataclass(frozen=True)
