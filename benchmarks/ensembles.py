@@ -21,6 +21,16 @@ repetition, medians compared):
 * *one by one*: the K models' steps one after another;
 * *stacked*: one step of :class:`lstmlib.experiments.ensembles.Ensemble` of the same
   K models (per-member clipping, one Adam over the stacked parameters);
+* *products*: the stacked step's matrix products alone, for the same
+  K, B, T and n, on random operands: per step the forward product
+  ``(K, B, n + m + 1) × (K, n + m + 1, G)``, the backward product
+  through W ``(K, B, G) × (K, G, n)`` (T - 1 of them: none comes from
+  beyond the last step) and the weight gradient's
+  ``baddbmm`` ``(K, n + m + 1, B) × (K, B, G)`` (G = 4n for the LSTM and
+  the GRU, n for the vanilla cell). This is a floor: a stacked step
+  that did no elementwise work at all would still take this long, so
+  ``products / one`` says how much of the 2.5 the products leave to the
+  rest of the step;
 * *stacked, K = 1*: the same code for the first model alone. Its time
   against *one* is what the stacked code path itself gains or loses
   (it computes tanh through a sigmoid and keeps its buffers between
@@ -98,6 +108,30 @@ def stacked_step(ensemble: Ensemble, optimiser, x, target):
     return values.detach()
 
 
+def products(cell: str, n: int, B: int, T: int, K: int, device):
+    """The matrix products of one stacked training step, alone: a
+    function that runs them T times on random operands of the step's
+    shapes (see the module docstring)."""
+    F_, G = n + INPUT + 1, (n if cell == "rnn" else 4 * n)
+    g = torch.Generator().manual_seed(0)
+    hx, WUt = (torch.randn(*s, generator=g).to(device)
+               for s in ((K, B, F_), (K, F_, G)))
+    delta, W = (torch.randn(*s, generator=g).to(device)
+                for s in ((K, B, G), (K, G, n)))
+    a, dh, dWUb_t = (torch.empty(*s, device=device)
+                     for s in ((K, B, G), (K, B, n), (K, F_, G)))
+
+    def run():
+        dWUb_t.zero_()
+        for _ in range(T):
+            torch.bmm(hx, WUt, out=a)
+        for t in range(T):
+            if t:                               # none from beyond the end
+                torch.bmm(delta, W, out=dh)
+            dWUb_t.baddbmm_(hx.transpose(1, 2), delta)
+    return run
+
+
 def case(cell: str, n: int, B: int, T: int, K: int, seeds, device, args
          ) -> dict:
     def fresh():
@@ -144,26 +178,30 @@ def case(cell: str, n: int, B: int, T: int, K: int, seeds, device, args
         stacked_step(alone, alone_opt, x[:1], y[:1])
 
     times = time_runs([(run_one, None), (run_sequential, None),
-                       (run_stacked, None), (run_alone, None)],
+                       (run_stacked, None), (run_alone, None),
+                       (products(cell, n, B, T, K, device), None)],
                       min_reps=args.min_reps, max_reps=args.max_reps,
                       budget_s=args.budget, device=device)
     med = [{clock: statistics.median(v) for clock, v in t.items()}
            for t in times]
     clock = args.clock
-    one_s, seq_s, st_s, alone_s = (m[clock] for m in med)
+    one_s, seq_s, st_s, alone_s, products_s = (m[clock] for m in med)
     return {"cell": cell, "name": CELLS[cell][0], "state": n, "batch": B,
             "seq": T, "seeds": K,
             "one_ms": round(1e3 * one_s, 4),
             "sequential_ms": round(1e3 * seq_s, 4),
             "stacked_ms": round(1e3 * st_s, 4),
             "stacked_one_ms": round(1e3 * alone_s, 4),
+            "products_ms": round(1e3 * products_s, 4),
+            "products_to_one": round(products_s / one_s, 3),
             "ratio_to_one": round(st_s / one_s, 3),
             "speedup": round(seq_s / st_s, 3),
             "sequential_to_one": round(seq_s / one_s, 3),
             "stacked_one_to_one": round(alone_s / one_s, 3),
             "scaling": round(st_s / alone_s, 3),
             "wall_ms": {k: round(1e3 * m["wall"], 4) for k, m in zip(
-                ("one", "sequential", "stacked", "stacked_one"), med)},
+                ("one", "sequential", "stacked", "stacked_one", "products"),
+                med)},
             "reps": len(times[0][clock]),
             "target": TARGET if K == TARGET_SEEDS else None,
             "meets_target": (st_s / one_s <= TARGET if K == TARGET_SEEDS
@@ -192,11 +230,14 @@ def summary(result: dict) -> str:
         "Speed-up = one by one / stacked. K = 1: the stacked code with "
         "one member, over one model's time; scaling: stacked (K members) "
         "over stacked (K = 1). Loss diff: the largest difference of the "
-        "losses of two steps, stacked against one by one (float32).",
+        "losses of two steps, stacked against one by one (float32). "
+        "Products / one: the stacked step's matrix products alone, over "
+        "one model's step, the floor under stacked / one.",
         "",
         "| cell | n | B | T | one ms | one by one ms | stacked ms "
-        "| stacked / one | speed-up | K = 1 / one | scaling | loss diff |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| stacked / one | speed-up | K = 1 / one | scaling "
+        "| products / one | loss diff |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ok = {True: " ✓", False: " ✗", None: ""}[r["meets_target"]]
@@ -205,7 +246,8 @@ def summary(result: dict) -> str:
             f"{r['one_ms']:.2f} | {r['sequential_ms']:.2f} | "
             f"{r['stacked_ms']:.2f} | {r['ratio_to_one']:.2f}{ok} | "
             f"{r['speedup']:.2f} | {r['stacked_one_to_one']:.2f} | "
-            f"{r['scaling']:.2f} | {r['loss_diff']:.1e} |")
+            f"{r['scaling']:.2f} | {r['products_to_one']:.2f} | "
+            f"{r['loss_diff']:.1e} |")
     return "\n".join(lines) + "\n"
 
 
@@ -274,7 +316,8 @@ def main(argv: list[str] | None = None) -> dict:
                           f"{r['stacked_ms']:8.2f}: stacked/one "
                           f"{r['ratio_to_one']:.2f}, speed-up "
                           f"{r['speedup']:.2f}, K=1/one "
-                          f"{r['stacked_one_to_one']:.2f} (loss diff "
+                          f"{r['stacked_one_to_one']:.2f}, products/one "
+                          f"{r['products_to_one']:.2f} (loss diff "
                           f"{r['loss_diff']:.1e}, {r['reps']} reps)",
                           flush=True)
     return write_result({"meta": meta, "rows": rows}, args.out, summary)

@@ -298,4 +298,41 @@ def test_benchmark_smoke_run(tmp_path):
         assert r["loss_diff"] < 1e-4
         assert r["ratio_to_one"] == pytest.approx(
             r["stacked_ms"] / r["one_ms"], rel=0.01)
+        assert r["products_ms"] > 0 and r["products_to_one"] == pytest.approx(
+            r["products_ms"] / r["one_ms"], rel=0.01)
     assert saved["meta"]["command"] in out.with_suffix(".md").read_text()
+    assert "| products / one |" in out.with_suffix(".md").read_text()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_benchmark_floor_is_the_stacked_steps_products(cell):
+    """The benchmark's "products" contestant runs the recurrent products
+    of a stacked step, no more and no fewer: counted by torch's FLOP
+    counter's ``bmm`` (the in-place ``baddbmm_`` of both is not counted),
+    the stacked step's products are the floor's plus the read-out's two
+    backward ones, to its weight and to its input (its forward product,
+    with the bias, is a ``baddbmm``)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    spec = importlib.util.spec_from_file_location(
+        "ensembles_benchmark", ROOT / "benchmarks" / "ensembles.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    K, n, B, T = 3, 8, 4, 10
+    ensemble = Ensemble.from_seeds(lambda: bench.build(cell, n, "cpu"),
+                                   list(range(K)))
+    optimiser = torch.optim.Adam(ensemble.parameters())
+    batches = [bench.adding_problem(B, T, generator=torch.Generator()
+                                    .manual_seed(s)) for s in range(K)]
+    x = torch.stack([b[0] for b in batches])
+    y = torch.stack([b[1] for b in batches])
+
+    def bmm_flops(run):
+        with FlopCounterMode(display=False) as counter:
+            run()
+        return {str(op): v for op, v in
+                counter.get_flop_counts()["Global"].items()}["aten.bmm"]
+
+    step = bmm_flops(lambda: bench.stacked_step(ensemble, optimiser, x, y))
+    floor = bmm_flops(bench.products(cell, n, B, T, K, "cpu"))
+    readout = 2 * K * B * n * bench.OUTPUT
+    assert step == floor + 2 * readout
