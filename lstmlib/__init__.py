@@ -125,18 +125,18 @@ from .cells.kernels import (FusedGRU, FusedLSTM, FusedVanillaRNN,
 from .cells.activations import ACTIVATIONS, Activation, activation_named
 from .cells.registry import REGISTERED_CELLS, RegisteredCell, registered_cell
 from .display.summary import (CELLS, CellSummary, StateBound, end_to_end_jacobian,
-                      longest_lag_solved, state_trajectory)
+                      grid_successes, state_trajectory)
 from .cells.torch_interop import TorchWeights, torch_weights
 from .experiments.ensembles import Ensemble, ensemble_fast_path, train_ensemble
-from .experiments.long_range import (LAG_CELLS, LAG_RESULTS_FILE, LAG_TASKS,
+from .experiments.long_range import (LAG_CELLS, LAG_TASKS,
                                      LagTask, lag_model, lag_sweep,
-                                     load_lag_results, solve_lag_task,
+                                     solve_lag_task,
                                      solve_lag_task_seeds)
 from .seeds import (SEED_VARIABLE, generator, manual_seed, seed, seed_base,
                     seeds)
-from .experiments.seed_statistics import (MeanInterval, PairedComparison, Proportion,
-                              Spread, mean_interval, paired_comparison,
-                              spread, success_rate)
+from .experiments.seed_statistics import (
+    MeanInterval, PairedComparison, Proportion, Spread, SuccessComparison,
+    compare_success, mean_interval, paired_comparison, spread, success_rate)
 from .display.source import show_source
 from .records import (load_result, result_names, result_path, show_versions,
                       versions)
@@ -180,8 +180,8 @@ __all__ = [
     "TEMPORAL_ORDER_CLASSES", "TEMPORAL_ORDER_SYMBOLS", "temporal_order",
     "FinalStateClassifier", "PerStepClassifier", "per_step_cross_entropy",
     "train_model",
-    "LAG_CELLS", "LAG_RESULTS_FILE", "LAG_TASKS", "LagTask", "lag_model",
-    "lag_sweep", "load_lag_results", "solve_lag_task", "solve_lag_task_seeds",
+    "LAG_CELLS", "LAG_TASKS", "LagTask", "lag_model",
+    "lag_sweep", "solve_lag_task", "solve_lag_task_seeds",
     # data and language models
     "CharCorpus", "ChecksumError", "Corpus", "DownloadError", "Vocabulary",
     "batchify", "bptt_windows", "limit_vocabulary", "load_ptb",
@@ -201,7 +201,7 @@ __all__ = [
     "ACTIVATIONS", "Activation", "activation_named",
     "REGISTERED_CELLS", "RegisteredCell", "registered_cell",
     "CELLS", "CellSummary", "StateBound", "end_to_end_jacobian",
-    "longest_lag_solved", "state_trajectory",
+    "grid_successes", "state_trajectory",
     "TorchWeights", "torch_weights",
     # the book's tooling
     # seeds, seed ensembles and what the chapters assert about them
@@ -210,7 +210,8 @@ __all__ = [
     "train_ensemble_logging_drift",
     "SEED_VARIABLE", "seed_base", "seed", "seeds", "manual_seed", "generator",
     "Spread", "spread", "Proportion", "success_rate", "MeanInterval",
-    "mean_interval", "PairedComparison", "paired_comparison",
+    "mean_interval", "SuccessComparison", "compare_success",
+    "PairedComparison", "paired_comparison",
     "show_source", "show_versions", "versions",
     # the committed results, shipped with the package
     "load_result", "result_path", "result_names",

@@ -15,7 +15,7 @@ installed wheel). A chapter names a result by its path in that folder and
 reads it with :func:`load_result` or :func:`result_path`, never by a path
 relative to the working folder:
 
->>> "long_range_cpu.json" in result_names()
+>>> "post_eight_architectures.csv" in result_names()
 True
 >>> sorted(load_result("benchmarks/cpu.json"))
 ['builtin', 'meta', 'others']
@@ -39,8 +39,6 @@ __all__ = ["versions", "source_state", "show_versions", "write_json_atomically",
 
 #: The committed results, shipped inside the package:
 #:
-#: ``long_range_cpu.json``
-#:     the long-range sweeps (``python -m lstmlib.commands.long_range``)
 #: ``long_range_grid/``
 #:     the long-range grid, one file per point
 #:     (``python -m lstmlib.commands.long_range_grid``)

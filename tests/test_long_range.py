@@ -145,21 +145,6 @@ def test_every_task_has_a_positive_baseline():
         assert task.baseline(20) > 0, name
 
 
-def test_the_committed_sweeps_are_complete_and_consistent():
-    from lstmlib.experiments.long_range import load_lag_results
-    sweeps = load_lag_results()
-    assert sweeps
-    for sweep in sweeps:
-        assert sweep["command"].startswith("python -m lstmlib.commands.long_range")
-        records = sweep["records"]
-        grid = {(r["task"], r["T"], r["cell"]) for r in records}
-        lags = {(r["task"], r["T"]) for r in records}
-        assert len(grid) == len(records) == 7 * len(lags)   # full grids
-        for r in records:
-            assert r["solved"] == (r["final_loss"] < r["threshold"])
-            assert r["steps"] <= r["max_steps"]
-
-
 # -- the command line guides -----------------------------------------------
 def test_every_option_says_what_it_is_and_its_default(capsys):
     help_text, _ = exits(main, ["--help"], capsys, 0)

@@ -38,8 +38,8 @@ def test_pip_install_from_the_source_tree(tmp_path):
     assert {"__init__.py", "cells/recurrent.py", "cells/vanilla.py",
             "commands/ptb.py", "experiments/long_range.py"} <= modules
     assert not (tmp_path / "tests").exists()      # only the library
-    code = ("import lstmlib; print(len(lstmlib.load_result("
-            "'long_range_cpu.json')['sweeps']))")
+    code = ("import lstmlib; print(len(lstmlib.result_names("
+            "'long_range_grid/*/*.json')))")
     done = subprocess.run([sys.executable, "-c", code], check=True,
                           capture_output=True, text=True, cwd=tmp_path,
                           env={"PYTHONPATH": str(tmp_path)})
@@ -59,7 +59,7 @@ def test_the_wheel_carries_every_committed_result(tmp_path):
                     str(tmp_path / "wheel"), str(source)], check=True)
     [wheel] = (tmp_path / "wheel").glob("lstmlib-*.whl")
     names = lstmlib.result_names()
-    assert {"long_range_cpu.json", "post_eight_architectures.csv",
+    assert {"post_eight_architectures.csv",
             "zaremba_small/lstmlib.json",
             "benchmarks/cpu.json"} <= set(names)
     with zipfile.ZipFile(wheel) as archive:
@@ -78,9 +78,13 @@ def test_pip_install_from_a_git_url(tmp_path):
 
 
 def test_the_loader_reads_each_kind_of_committed_result():
-    from lstmlib.experiments.long_range import LAG_RESULTS_FILE
-    assert LAG_RESULTS_FILE == lstmlib.result_path("long_range_cpu.json")
-    assert lstmlib.load_result("long_range_cpu.json")["sweeps"]
+    from lstmlib.experiments.long_range_grid import GRID_FOLDER, load_grid
+    from lstmlib.records import RESULTS_FOLDER
+    assert GRID_FOLDER == RESULTS_FOLDER / "long_range_grid"
+    [first] = lstmlib.result_names("long_range_grid/select/*.json")[:1]
+    assert lstmlib.load_result(first)["point"]["phase"] == "select"
+    assert len(load_grid()) == len(lstmlib.result_names(
+        "long_range_grid/*/*.json"))
     rows = lstmlib.load_result("post_eight_architectures.csv")
     assert len(rows) == 4 * 8                         # comments skipped
     assert set(rows[0]) == {"lr", "variant", "mean", "ci95"}
@@ -125,7 +129,7 @@ def test_chapters_outside_runs_a_chapter_alone_and_catches_repository_paths(tmp_
 
     good = notebook("good", "import lstmlib\n"
                             "assert 'lstmlib-outside-' in lstmlib.__file__\n"
-                            "assert lstmlib.load_result('long_range_cpu.json')")
+                            "assert lstmlib.load_result('post_eight_architectures.csv')")
     bad = notebook("bad", "open('README.md').read()")
     assert chapters_outside.main([good]) == 0
     assert chapters_outside.main([bad]) != 0

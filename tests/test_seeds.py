@@ -124,3 +124,23 @@ def test_paired_comparison():
         paired_comparison(a, b[:4])
     with pytest.raises(ValueError, match="alternative"):
         paired_comparison(a, b, alternative="smaller")
+
+
+def test_compare_success_is_fisher_exact():
+    from lstmlib.experiments.seed_statistics import compare_success
+    # 5/5 against 0/5: the one table as extreme, C(10, 5) = 252 tables
+    versus = compare_success(5, 5, 0, 5, alternative="greater")
+    assert versus.p_value == pytest.approx(1 / 252)
+    assert compare_success(5, 5, 0, 5).p_value == pytest.approx(2 / 252)
+    # hypergeometric tail, written out: P(X >= 4), X ~ H(10, 5, 5)
+    tail = sum(math.comb(5, k) * math.comb(5, 5 - k) for k in (4, 5)) / 252
+    assert compare_success(4, 5, 1, 5, alternative="greater").p_value \
+        == pytest.approx(tail)
+    assert compare_success(0, 5, 5, 5, alternative="less").p_value \
+        == pytest.approx(1 / 252)
+    assert versus.a.rate == 1 and versus.b.rate == 0
+    assert "p = 0.00397" in str(versus)
+    with pytest.raises(ValueError, match="alternative"):
+        compare_success(1, 5, 2, 5, alternative="better")
+    with pytest.raises(ValueError, match="successes <= trials"):
+        compare_success(6, 5, 2, 5)

@@ -13,7 +13,7 @@ from lstmlib.analysis.sensitivity import step_jacobians
 from lstmlib.display.summary import (BOUND_LIMITS, BOUND_MEASURES, CELLS,
                              CellSummary, Equation, StateBound,
                              docstring_equations, end_to_end_jacobian,
-                             longest_lag_solved, state_trajectory)
+                             grid_successes, state_trajectory)
 
 pytestmark = pytest.mark.usefixtures("float64_and_seeded")
 
@@ -205,14 +205,27 @@ def test_end_to_end_jacobian_rejects_a_batch():
         end_to_end_jacobian(cell, torch.randn(10, 2, 3))
 
 
-def test_longest_lag_solved():
-    records = [{"cell": "a", "task": "x", "T": T, "solved": s}
-               for T, s in [(40, True), (10, True), (20, False)]]
-    records.append({"cell": "b", "task": "x", "T": 10, "solved": False})
-    assert longest_lag_solved(records, "a", "x") == 10     # 20 failed
-    assert longest_lag_solved(records, "b", "x") == 0
-    assert longest_lag_solved(records, "a", "y") is None
-    assert longest_lag_solved(records, "c", "x") is None
+def test_grid_successes():
+    def record(phase, label, task, T, k):
+        return {"point": {"phase": phase, "task": task, "T": T},
+                "cell_label": label, "summary": {"successes": k, "trials": 5}}
+    records = [record("test", "a", "x", 100, 4), record("select", "a", "x",
+                                                        50, 1),
+               record("test", "a", "y", 100, 0)]
+    assert grid_successes(records, "a", "x", 100) == (4, 5)
+    assert grid_successes(records, "a", "y", 100) == (0, 5)
+    assert grid_successes(records, "a", "x", 50) is None     # selection
+    assert grid_successes(records, "b", "x", 100) is None
+    with pytest.raises(ValueError, match="at most one"):
+        grid_successes(records * 2, "a", "x", 100)
+
+
+def test_lag_names_are_the_grid_labels_of_the_books_cells():
+    """The summary finds a cell's grid results by its lag name: each is
+    the label of one grid variant, built by the same LAG_CELLS entry."""
+    grid = pytest.importorskip("lstmlib.experiments.long_range_grid")
+    labels = {c.label for c in grid.GRID_CELLS.values()}
+    assert {e.lag_name for e in CELLS if e.lag_name} <= labels
 
 
 def test_lag_names_build_the_same_cells_as_the_long_range_sweeps():

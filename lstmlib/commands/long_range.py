@@ -53,9 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     add_budget_options(parser, steps=400, state_help="units of each cell")
     add_machine_options(parser)
     parser.add_argument("--out", required=True, metavar="FILE.json",
-                        help="where to write the sweep (required); the "
-                             "book's lstmlib/results/long_range_cpu.json "
-                             "gathers several such files under 'sweeps'")
+                        help="where to write the sweep (required)")
     return parser
 
 

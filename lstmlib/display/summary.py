@@ -45,7 +45,7 @@ from ..cells.registry import registered_cell
 
 __all__ = ["BOUND_LIMITS", "BOUND_MEASURES", "CELLS", "CellSummary",
            "Equation", "StateBound", "docstring_equations",
-           "end_to_end_jacobian", "longest_lag_solved", "state_trajectory"]
+           "end_to_end_jacobian", "grid_successes", "state_trajectory"]
 
 #: How a bound measures a part at step t: the largest |unit| over units
 #: and sequences, or the largest variance over the units of a sequence
@@ -222,22 +222,21 @@ class CellSummary:
         return chosen
 
 
-def longest_lag_solved(records: Sequence[dict], cell: str, task: str
-                       ) -> int | None:
-    """The longest lag T at which ``cell`` solved ``task`` in the
-    long-range records (dicts with ``cell``, ``task``, ``T``,
-    ``solved``), provided it also solved every shorter lag tried; 0 if it
-    solved none, ``None`` if it was not run on ``task``."""
-    runs = sorted((r["T"], r["solved"]) for r in records
-                  if r["cell"] == cell and r["task"] == task)
-    if not runs:
-        return None
-    longest = 0
-    for lag, solved in runs:
-        if not solved:
-            break
-        longest = lag
-    return longest
+def grid_successes(records: Sequence[dict], cell: str, task: str, T: int
+                   ) -> tuple[int, int] | None:
+    """``(successes, trials)`` of the test point of the long-range grid
+    for the cell labelled ``cell`` (``GridCell.label``, which for the
+    book's seven cells is their name in ``LAG_CELLS``) on ``task`` at lag
+    ``T``, from the grid's records (:func:`lstmlib.experiments.
+    long_range_grid.load_grid`); ``None`` if that point has no record."""
+    found = [r["summary"] for r in records
+             if r["point"]["phase"] == "test" and r["cell_label"] == cell
+             and r["point"]["task"] == task and r["point"]["T"] == T]
+    if len(found) > 1:
+        raise ValueError(f"grid_successes: expected at most one test point "
+                         f"for {cell!r} on {task} at T = {T}, got "
+                         f"{len(found)}")
+    return (found[0]["successes"], found[0]["trials"]) if found else None
 
 
 def end_to_end_jacobian(cell: Cell, x: Tensor) -> Tensor:

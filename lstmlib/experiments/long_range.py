@@ -18,9 +18,7 @@ per point, the papers' success criteria; it trains its seeds with
 """
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Sequence, Tuple
 
@@ -33,7 +31,6 @@ from ..analysis.initialization import initialize_recurrent_, orthogonal_
 from ..cells.recurrent import Cell
 from ..cells.registry import REGISTERED_CELLS
 from .._checks import check_finite_real, check_positive_int
-from ..records import RESULTS_FOLDER
 from ..seeds import seed_base, seed_or_base
 from .tasks import (ADDING_BASELINE_MSE, COPY_DELIMITER,
                     TEMPORAL_ORDER_BASELINE_CROSS_ENTROPY,
@@ -45,15 +42,9 @@ from .training import (FinalStateClassifier, FinalStateRegressor,
                        train_model)
 from ..cells.vanilla import VanillaRNNCell
 
-__all__ = ["LAG_CELLS", "LagTask", "LAG_TASKS", "LAG_RESULTS_FILE",
+__all__ = ["LAG_CELLS", "LagTask", "LAG_TASKS",
            "lag_model", "solve_lag_task", "solve_lag_task_seeds", "lag_sweep",
-           "train_lag_seeds", "load_lag_results"]
-
-#: The CPU-scale sweeps the chapter plots, as written by
-#: :mod:`lstmlib.commands.long_range`: the committed result
-#: ``long_range_cpu.json`` (:func:`lstmlib.records.result_path`).
-LAG_RESULTS_FILE = RESULTS_FOLDER / "long_range_cpu.json"
-
+           "train_lag_seeds"]
 
 def _orthogonal_vanilla(input_size: int, state_size: int) -> Cell:
     cell = VanillaRNNCell(input_size, state_size)
@@ -340,10 +331,3 @@ def train_lag_seeds(
                             stop_below=stop_below)
     return losses, ensemble.members()
 
-
-def load_lag_results(path: str | Path = LAG_RESULTS_FILE) -> List[dict]:
-    """The committed sweeps: a list of what :func:`main` wrote, one dict
-    per command (``command``, ``date``, ``machine``, ``versions``,
-    ``records``)."""
-    with open(path) as file:
-        return json.load(file)["sweeps"]

@@ -11,6 +11,9 @@ it with one of these summaries; the numbers come from ``scipy.stats``.
   (Clopper-Pearson) confidence interval for the success probability.
 * :func:`mean_interval`: a mean with its Student-t confidence interval
   (the post's "mean ± 95% CI").
+* :func:`compare_success`: the success counts of two methods, each run
+  on its own draws, compared by Fisher's exact test (assumes only
+  independent runs).
 * :func:`paired_comparison`: two methods run on the same seeds; the
   per-seed differences, how often each side wins, a sign test (assumes
   only independent seeds), Wilcoxon's signed-rank test (also assumes the
@@ -23,6 +26,9 @@ it with one of these summaries; the numbers come from ``scipy.stats``.
 >>> s = spread([3.0, 1.0, 2.0, 5.0, 4.0])
 >>> s.median, s.minimum, s.maximum
 (3.0, 1.0, 5.0)
+>>> versus = compare_success(5, 5, 0, 5)
+>>> round(versus.p_value, 4)                      # two-sided
+0.0079
 >>> c = paired_comparison([1.0, 2.0, 3.0, 4.0, 5.0],
 ...                       [2.0, 3.5, 3.1, 6.0, 5.5], alternative="less")
 >>> c.a_better, round(c.sign_p, 4)
@@ -38,8 +44,8 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["Spread", "spread", "Proportion", "success_rate",
-           "MeanInterval", "mean_interval", "PairedComparison",
-           "paired_comparison"]
+           "MeanInterval", "mean_interval", "SuccessComparison",
+           "compare_success", "PairedComparison", "paired_comparison"]
 
 
 def _values(owner: str, values, minimum: int = 1) -> np.ndarray:
@@ -162,6 +168,44 @@ def mean_interval(values: Sequence[float],
                         float(confidence))
 
 
+_ALTERNATIVES = ("less", "greater", "two-sided")
+
+
+@dataclass(frozen=True)
+class SuccessComparison:
+    """The successes of two methods ``a`` and ``b`` (each a
+    :class:`Proportion` with its own interval) and the p-value of
+    Fisher's exact test of equal success probabilities against
+    ``alternative``: ``"greater"`` when a is claimed to succeed more
+    often, ``"less"`` when less often, or ``"two-sided"``."""
+    a: Proportion
+    b: Proportion
+    p_value: float
+    alternative: str
+
+    def __str__(self) -> str:
+        return (f"{self.a.successes}/{self.a.trials} against "
+                f"{self.b.successes}/{self.b.trials}; Fisher's exact test "
+                f"({self.alternative}) p = {self.p_value:.3g}")
+
+
+def compare_success(a_successes: int, a_trials: int, b_successes: int,
+                    b_trials: int, *, alternative: str = "two-sided",
+                    confidence: float = 0.95) -> SuccessComparison:
+    """Compare the success counts of two methods run on independent draws
+    (``scipy.stats.fisher_exact`` on the 2 x 2 table of successes and
+    failures); see :class:`SuccessComparison`."""
+    if alternative not in _ALTERNATIVES:
+        raise ValueError(f"compare_success: expected alternative in "
+                         f"{_ALTERNATIVES}, got {alternative!r}")
+    a = success_rate(a_successes, a_trials, confidence)
+    b = success_rate(b_successes, b_trials, confidence)
+    table = [[a.successes, a.trials - a.successes],
+             [b.successes, b.trials - b.successes]]
+    p = float(stats.fisher_exact(table, alternative=alternative).pvalue)
+    return SuccessComparison(a, b, p, alternative)
+
+
 @dataclass(frozen=True)
 class PairedComparison:
     """Two methods ``a`` and ``b`` measured on the same seeds.
@@ -195,9 +239,6 @@ class PairedComparison:
                 f"p = {self.sign_p:.3g}, Wilcoxon p = {self.wilcoxon_p:.3g}; "
                 f"mean a - b = {self.mean_difference:.4g} "
                 f"[{self.mean_low:.4g}, {self.mean_high:.4g}]")
-
-
-_ALTERNATIVES = ("less", "greater", "two-sided")
 
 
 def paired_comparison(a: Sequence[float], b: Sequence[float], *,
