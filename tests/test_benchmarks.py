@@ -1,7 +1,8 @@
-"""The benchmark commands (benchmarks/recurrent.py, benchmarks/seeds.py)
-at smoke-test sizes."""
+"""The benchmark commands (benchmarks/recurrent.py, benchmarks/seeds.py,
+benchmarks/ptb_window.py) at smoke-test sizes."""
 import importlib.util
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -123,3 +124,22 @@ def test_compiled_step_matches_the_fast_path(tmp_path):
         row["compiled_ms"] / row["builtin_ms"], rel=0.01)
     assert json.loads(out.read_text())["meta"]["compile_s"] >= 0
     assert "| 8/16 | 5 |" in out.with_suffix(".md").read_text()
+
+
+def test_ptb_window_benchmark_writes_json_and_table(tmp_path):
+    """One window of the full-scale model both ways, and the read-out's
+    floor: the file's minutes are its milliseconds times the windows of an
+    epoch, and the two precisions start from the same loss, near ln V."""
+    bench = load_script("ptb_window")
+    out = tmp_path / "window.json"
+    result = bench.main(["--quick", "--variants", "8", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved == json.loads(json.dumps(result))
+    [row] = saved["rows"]
+    assert row["float32_min_per_epoch"] == pytest.approx(
+        row["float32_ms"] * bench.WINDOWS_PER_EPOCH / 60e3, abs=0.01)
+    first = row["first_loss"]
+    assert first["float32"] == pytest.approx(math.log(bench.VOCAB), rel=0.02)
+    assert first["bfloat16"] == pytest.approx(first["float32"], rel=0.01)
+    assert bench.WINDOWS_PER_EPOCH == 1033      # 929,589 tokens, 30 x 30
+    assert saved["meta"]["command"] in out.with_suffix(".md").read_text()

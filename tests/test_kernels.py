@@ -112,6 +112,23 @@ def test_fused_inference_equals_the_plain_loop(name):
         assert torch.allclose(g, e, rtol=0, atol=TOL)
 
 
+@pytest.mark.parametrize("name", FUSED_CELLS)
+def test_the_kernels_run_outside_autocast(name):
+    """Under bfloat16 autocast a kernel computes in its weights' dtype:
+    outputs and gradients are those computed without autocast, exactly."""
+    cell = _randomized(FUSED_CELLS[name]()).float()
+    x = torch.randn(7, 2, 3, dtype=torch.float32, requires_grad=True)
+    results = []
+    for enabled in (False, True):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
+            out, _ = Recurrent(cell, fused=True)(x)
+        assert out.dtype == torch.float32
+        results.append([out.detach(), *torch.autograd.grad(
+            out.sum(), [x, *cell.parameters()])])
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+
+
 def test_the_fused_path_is_taken_and_the_plain_one_on_request():
     cell = BasicLSTMCell(3, 4)
     x = torch.randn(5, 2, 3)

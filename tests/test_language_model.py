@@ -160,6 +160,7 @@ def test_learning_rate_schedule_of_zaremba():
     ({"patience": 0}, "patience"),
     ({"decay_after": -1}, "decay_after"),
     ({"loss_sum_over_time": 1}, "loss_sum_over_time"),
+    ({"autocast": "float16"}, "bfloat16"),
 ])
 def test_bad_config(kwargs, message):
     with pytest.raises((TypeError, ValueError), match=message):
@@ -204,6 +205,41 @@ def test_loss_summed_over_time_is_bptt_times_the_learning_rate():
         parameters.append(torch.cat([p.flatten() for p in model.parameters()]))
     assert torch.allclose(parameters[0], parameters[1], rtol=0, atol=1e-12)
     assert ZAREMBA_SMALL.loss_sum_over_time
+
+
+def test_bfloat16_autocast_trains_and_is_recorded():
+    """Under bfloat16 autocast the parameters, their gradients and Adam's
+    state stay float32, the record says which precision ran, and the
+    model still learns the predictable stream; its first window's loss
+    is the float32 loss to bfloat16's precision (3 significant bits
+    lost at most of its 8)."""
+    corpus = periodic_corpus()
+    losses = {}
+    for autocast in (None, "bfloat16"):
+        torch.manual_seed(0)
+        model = small_model().float()
+        config = quick_config(epochs=4, autocast=autocast)
+        record = train_language_model(model, corpus, config, progress=False)
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        losses[autocast] = record.epochs[0].train_nats
+        assert record.best_valid_nats < 0.5 * math.log(7)
+    assert record.precision == "float32, bfloat16 autocast"
+    assert record.config["autocast"] == "bfloat16"
+    assert losses["bfloat16"] == pytest.approx(losses[None], rel=0.05)
+
+
+def test_adam_is_the_fused_kernel(monkeypatch):
+    """Adam's step runs as one fused kernel (``fused=True``)."""
+    made = []
+    real = torch.optim.Adam
+
+    def spy(*args, **kwargs):
+        made.append(kwargs)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(torch.optim, "Adam", spy)
+    train_language_model(small_model(), periodic_corpus(),
+                         quick_config(epochs=1), progress=False)
+    assert made == [{"lr": 1e-2, "fused": True}]
 
 
 def test_same_seed_same_metrics():
@@ -453,6 +489,11 @@ def test_command_line_zaremba_writes_a_record(tmp_path, monkeypatch):
     assert main(["zaremba-small", "--epochs", "1", "--loss", "token-mean",
                  "--out", str(out)]) == 0
     assert load_record(out).config["loss_sum_over_time"] is False
+    assert main(["zaremba-small", "--epochs", "1", "--precision", "bfloat16",
+                 "--out", str(out)]) == 0
+    record = load_record(out)
+    assert record.config["autocast"] == "bfloat16"
+    assert record.precision.endswith(", bfloat16 autocast")
 
 
 # -- the command line guides -----------------------------------------------

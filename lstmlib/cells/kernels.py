@@ -41,12 +41,19 @@ changes the step) runs the plain loop in
 :class:`~lstmlib.cells.recurrent.Recurrent`; ``Recurrent(cell,
 fused=False)`` always does.
 
+Under ``torch.autocast`` the kernels run outside it, in the dtype of
+their weights (inputs and states are cast to it): the hand-derived
+backward passes are written for one dtype throughout, and the recurrent
+products are a small part of a language model's step next to its
+read-out, which autocast still lowers.
+
 Shapes: time-major ``x`` ``(T, B, m)``, states ``(B, n)``, outputs
 ``(T, B, n)``. The Functions can be differentiated once, not twice
 (``once_differentiable``); nothing in the book differentiates a gradient.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Tuple
 
 import torch
@@ -362,6 +369,15 @@ def _tracked(*tensors: Tensor) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
+def _without_autocast(x: Tensor):
+    """A context that switches ``torch.autocast`` off on ``x``'s device
+    for a kernel (see the module docstring), or does nothing where it is
+    off."""
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.autocast(x.device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
 def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, W: Tensor, U: Tensor,
                   b: Tensor) -> Tuple[Tensor, Tuple[Tensor, Tensor]]:
     """The basic LSTM over a whole sequence: equal to the loop ::
@@ -373,6 +389,12 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, W: Tensor, U: Tensor,
 
     Returns ``(H (T, B, n), (h_T, c_T))``; differentiable through
     :class:`FusedLSTM` when autograd records."""
+    with _without_autocast(x):
+        x, h0, c0 = (v.to(W.dtype) for v in (x, h0, c0))
+        return _lstm_sequence(x, h0, c0, W, U, b)
+
+
+def _lstm_sequence(x, h0, c0, W, U, b):
     if _tracked(x, h0, c0, W, U, b):
         H, h, c = FusedLSTM.apply(x, h0, c0, W, U, b)
         return H, (h, c)
@@ -393,6 +415,12 @@ def gru_sequence(x: Tensor, s0: Tensor, W_gates: Tensor, W: Tensor,
 
     Returns ``(S (T, B, n), s_T)``; differentiable through
     :class:`FusedGRU` when autograd records."""
+    with _without_autocast(x):
+        x, s0 = x.to(W.dtype), s0.to(W.dtype)
+        return _gru_sequence(x, s0, W_gates, W, U, b, b_W)
+
+
+def _gru_sequence(x, s0, W_gates, W, U, b, b_W):
     if _tracked(x, s0, W_gates, W, U, b, b_W):
         return FusedGRU.apply(x, s0, W_gates, W, U, b, b_W)
     n = s0.shape[1]
@@ -411,6 +439,12 @@ def vanilla_sequence(x: Tensor, s0: Tensor, W: Tensor, U: Tensor, b: Tensor,
 
     Returns ``(S (T, B, n), s_T)``; differentiable through
     :class:`FusedVanillaRNN` when autograd records."""
+    with _without_autocast(x):
+        x, s0 = x.to(W.dtype), s0.to(W.dtype)
+        return _vanilla_sequence(x, s0, W, U, b, nonlinearity)
+
+
+def _vanilla_sequence(x, s0, W, U, b, nonlinearity):
     if _tracked(x, s0, W, U, b):
         return FusedVanillaRNN.apply(x, s0, W, U, b, nonlinearity)
     with torch.no_grad():

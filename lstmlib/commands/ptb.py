@@ -34,13 +34,19 @@ from .arguments import (existing_folder, int_at_least, non_negative_int,
 __all__ = ["main"]
 
 
+def _autocast(args) -> str | None:
+    """LMConfig.autocast for ``--precision``."""
+    return None if args.precision == "float32" else args.precision
+
+
 def _zaremba(args) -> int:
     torch.set_num_threads(args.threads)
     corpus = load_ptb(args.data)
     config = LMConfig(**{**vars(ZAREMBA_SMALL), "epochs": args.epochs,
                          "seed": args.seed,
                          "max_train_tokens": args.max_train_tokens,
-                         "loss_sum_over_time": args.loss == "sum-over-time"})
+                         "loss_sum_over_time": args.loss == "sum-over-time",
+                         "autocast": _autocast(args)})
     torch.manual_seed(config.seed)
     model = zaremba_small_model(len(corpus.vocab),
                                 args.implementation).to(args.device)
@@ -65,7 +71,8 @@ def _architectures(args) -> int:
     torch.set_num_threads(args.threads)
     base = LMConfig(**{**vars(POST_PROTOCOL), "epochs": args.epochs,
                        "patience": args.patience, "seed": args.seed,
-                       "max_train_tokens": args.max_train_tokens})
+                       "max_train_tokens": args.max_train_tokens,
+                       "autocast": _autocast(args)})
     paths = run_architectures(
         args.out_dir, variants=args.variants, lrs=args.lrs,
         trials=args.trials, base=base, state_size=args.state_size,
@@ -101,6 +108,13 @@ def _parser() -> argparse.ArgumentParser:
                         default=None, metavar="N",
                         help="train on the first N tokens only, a "
                              "small-scale run (default: all)")
+    common.add_argument("--precision", choices=("float32", "bfloat16"),
+                        default="float32",
+                        help="float32 throughout, or the training windows' "
+                             "forward pass under bfloat16 autocast with "
+                             "float32 parameters, gradients and optimizer "
+                             "(faster on a CPU with bfloat16 instructions); "
+                             "the record says which (default: %(default)s)")
     common.add_argument("--progress", action=argparse.BooleanOptionalAction,
                         default=None, help="show progress bars within an "
                         "epoch (default: only on an interactive terminal "

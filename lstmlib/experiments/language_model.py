@@ -216,6 +216,11 @@ class LMConfig:
     # also measure the test loss as one sequential stream (batch 1, every
     # token after the first predicted), as Zaremba et al. evaluate
     test_one_stream: bool = False
+    # None: train in the parameters' dtype; "bfloat16": run the training
+    # windows' forward pass under torch.autocast(dtype=torch.bfloat16), the
+    # parameters, gradients and Adam's state staying float32 (evaluation
+    # stays in the parameters' dtype)
+    autocast: Optional[str] = None
     seed: int = field(default_factory=seed_base)   # $LSTMLIB_SEED, or 0
 
     # What __post_init__ checks, field by field (a class attribute: no
@@ -234,6 +239,7 @@ class LMConfig:
         ("max_train_tokens", optional(check_positive_int)),
         ("loss_sum_over_time", check_bool),
         ("test_one_stream", check_bool),
+        ("autocast", optional(one_of("bfloat16"))),
         ("seed", check_int),
     )
 
@@ -281,7 +287,10 @@ class RunRecord:
     stopped_early: bool = False  # whether patience ended it before `epochs`
     wall_seconds: float = 0.0    # the whole run's wall time, test included
     device: str = "cpu"          # where it ran, e.g. "cuda:0"
-    precision: str = "float32"   # the parameters' dtype during the run
+    # the parameters' dtype during the run, and "bfloat16 autocast" after
+    # it when config.autocast is "bfloat16" (e.g. "float32, bfloat16
+    # autocast")
+    precision: str = "float32"
     threads: int = 1             # torch.get_num_threads() during the run
     started: str = ""            # its start, ISO 8601 in UTC, to the second
     command: str = ""            # the command line that ran it, if any
@@ -362,12 +371,19 @@ def train_language_model(model: LanguageModel, corpus: Corpus,
     batched = batchify(train, config.batch_size).to(device)
     windows = math.ceil((batched.shape[0] - 1) / config.bptt)
     eval_batch = config.eval_batch_size or config.batch_size
-    optimiser = (torch.optim.SGD if config.optimizer == "sgd"
-                 else torch.optim.Adam)(model.parameters(), lr=config.lr)
+    if config.optimizer == "sgd":
+        optimiser = torch.optim.SGD(model.parameters(), lr=config.lr)
+    else:                           # one fused kernel per step for all
+        optimiser = torch.optim.Adam(model.parameters(), lr=config.lr,
+                                     fused=True)
+    dtype = next(model.parameters()).dtype
+    precision = str(dtype).removeprefix("torch.")
+    if config.autocast is not None:
+        precision += f", {config.autocast} autocast"
     record = RunRecord(
         name=name, model=_describe_model(model), config=asdict(config),
         device=str(device), threads=torch.get_num_threads(),
-        precision=str(next(model.parameters()).dtype).removeprefix("torch."),
+        precision=precision,
         started=datetime.datetime.now(datetime.timezone.utc)
         .isoformat(timespec="seconds"),
         command=command, versions=versions())
@@ -384,9 +400,12 @@ def train_language_model(model: LanguageModel, corpus: Corpus,
                 bptt_windows(batched, config.bptt), windows,
                 f"{name} epoch {epoch}", progress):
             state = detach_state(state)                 # truncate here
-            logits, state = model(inputs, state)
-            loss = nn.functional.cross_entropy(logits.flatten(0, 1),
-                                               targets.flatten())
+            with torch.autocast(device.type, dtype=torch.bfloat16,
+                                enabled=config.autocast == "bfloat16"):
+                logits, state = model(inputs, state)
+            loss = nn.functional.cross_entropy(      # in the parameters'
+                logits.flatten(0, 1).to(dtype),       # dtype, always
+                targets.flatten())
             optimiser.zero_grad()
             if config.loss_sum_over_time:               # T × the mean
                 (loss * targets.shape[0]).backward()
