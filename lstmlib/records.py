@@ -39,6 +39,9 @@ __all__ = ["versions", "source_state", "show_versions", "write_json_atomically",
 
 #: The committed results, shipped inside the package:
 #:
+#: ``char_lm/``
+#:     the full-scale character-level LSTM on Tiny Shakespeare
+#:     (``python -m lstmlib.commands.char_lm``)
 #: ``long_range_grid/``
 #:     the long-range grid, one file per point
 #:     (``python -m lstmlib.commands.long_range_grid``)

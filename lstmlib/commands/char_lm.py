@@ -16,10 +16,12 @@ losses in nats per character) and the two gate reports of
 :func:`~lstmlib.experiments.char_lm.gate_report` (no weights). The record
 is rewritten after every epoch, so an interrupted run leaves its epochs.
 
-Cost, measured on one thread of the book's 2-core CPU (shared with other
-work): about 3.5 minutes per epoch of the 1,003,854 training characters
-at the default size (2 x 256 units, 50 streams, windows of 50), so the
-default 15 epochs take about an hour; early stopping may end it sooner.
+Cost, measured on one thread of the book's 2-core CPU (an AMD EPYC, the
+other core busy): the committed run
+(``lstmlib/results/char_lm/shakespeare_full.json``, the default size,
+2 x 256 units, 50 streams, windows of 50) took 28 minutes for its 15
+epochs of the 1,003,854 training characters, about 2 minutes an epoch;
+early stopping may end a run sooner.
 ``--device cuda`` runs it on a GPU (not timed here).
 """
 from __future__ import annotations
