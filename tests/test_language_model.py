@@ -447,6 +447,102 @@ def test_summary_mean_and_interval():
     assert math.isnan(rows[0]["ci95_nats"])
 
 
+def _claim_record(variant, seed, nats, lr=1e-3):
+    return RunRecord(name=f"variant {variant}, lr {lr:g}, trial {seed}",
+                     model={}, config={"lr": lr, "seed": seed},
+                     best_valid_nats=nats)
+
+
+def test_post_claims_cover_the_posts_four_statements():
+    from lstmlib.cells.lstm import LSTM_VARIANTS
+    from lstmlib.experiments.ptb import NO_EFFECT_CLAIM, POST_CLAIMS
+    assert len(POST_CLAIMS) == 4 and NO_EFFECT_CLAIM in POST_CLAIMS
+
+    def differs_only_in(a, b, name):
+        va, vb = LSTM_VARIANTS[a], LSTM_VARIANTS[b]
+        return {k for k in va if va[k] != vb[k]} == {name}
+    # each difference's claim compares pairs that differ in it alone
+    for claim, name, without in [("difference 3 hurts", "diff3", True),
+                                 (NO_EFFECT_CLAIM, "diff1", True)]:
+        for a, b in POST_CLAIMS[claim]:
+            assert differs_only_in(a, b, name)
+            assert LSTM_VARIANTS[a][name] is not without
+    for a, b in POST_CLAIMS["difference 2 recovers what difference 3 loses"]:
+        assert differs_only_in(a, b, "diff2") and LSTM_VARIANTS[a]["diff2"]
+        assert LSTM_VARIANTS[a]["diff3"]
+    assert {b for _, b in POST_CLAIMS["architecture 5 has the lowest loss"]
+            } == set(LSTM_VARIANTS) - {5}
+
+
+def test_post_claim_tests_pair_by_seed_and_adjust_together():
+    from lstmlib.experiments.ptb import post_claim_tests
+    seeds = range(5)
+    records = ([_claim_record(5, s, 4.0 + 0.01 * s) for s in seeds]
+               + [_claim_record(1, s, 4.2 + 0.01 * s + 0.001 * (s % 2))
+                  for s in seeds]
+               + [_claim_record(7, s, 3.5 + 0.02 * s) for s in seeds]
+               + [_claim_record(8, s, 4.0 + 0.05 * (-1) ** s)
+                  for s in (0, 1, 2)]
+               + [_claim_record(2, 0, 9.0)]            # one seed: not tested
+               + [_claim_record(1, s, 1.0, lr=3e-3) for s in seeds])
+    tests = post_claim_tests(records, 1e-3)
+    found = {(t.claim, t.a, t.b): t for t in tests}
+    assert list(found) == [("architecture 5 has the lowest loss", 5, 1),
+                           ("architecture 5 has the lowest loss", 5, 7),
+                           ("architecture 5 has the lowest loss", 5, 8),
+                           ("difference 3 hurts", 1, 7)]
+    five_one = found["architecture 5 has the lowest loss", 5, 1]
+    assert five_one.seeds == (0, 1, 2, 3, 4)
+    assert five_one.verdict == "replicates"      # 5 lower in every seed
+    assert five_one.one_sided.mean_difference == pytest.approx(-0.2004)
+    assert five_one.perplexity_ratio == pytest.approx(math.exp(-0.2004))
+    assert five_one.low < -0.2004 < five_one.high < 0
+    assert found["difference 3 hurts", 1, 7].verdict == "reversed"
+    assert found["architecture 5 has the lowest loss", 5, 7].verdict == \
+        "reversed"
+    five_eight = found["architecture 5 has the lowest loss", 5, 8]
+    assert five_eight.seeds == (0, 1, 2)
+    assert five_eight.verdict == "too few seeds"     # fewer than 5
+    assert math.isnan(five_eight.adjusted_p)
+    assert post_claim_tests(records, 1e-3, min_seeds=3)[2].verdict == \
+        "undecided"
+    # Benjamini-Hochberg over the three judged: never below the raw p
+    judged = [t for t in tests if t.verdict != "too few seeds"]
+    raw = [t.one_sided.t_p for t in judged]
+    assert len(judged) == 3
+    assert all(t.adjusted_p >= p for t, p in zip(judged, raw))
+    assert max(t.adjusted_p for t in judged) == pytest.approx(max(raw))
+    assert post_claim_tests(records, 1e-4) == []
+
+
+def test_no_effect_claim_is_tested_both_ways():
+    from lstmlib.experiments.ptb import NO_EFFECT_CLAIM, post_claim_tests
+    near = [_claim_record(v, s, 4.0 + 0.01 * ((s * v) % 3))
+            for v in (1, 2) for s in range(5)]
+    (test,) = post_claim_tests(near, 1e-3)
+    assert test.claim == NO_EFFECT_CLAIM and test.verdict == "replicates"
+    assert test.one_sided.alternative == "two-sided"
+    apart = [_claim_record(1, s, 4.0 + 0.01 * s) for s in range(5)] + [
+        _claim_record(2, s, 3.0 + 0.01 * s * s) for s in range(5)]
+    (test,) = post_claim_tests(apart, 1e-3)
+    assert test.verdict == "an effect"
+
+
+def test_architecture_records_load_finished_runs_only(tmp_path):
+    from lstmlib.experiments.ptb import load_architecture_records
+    for variant, seed in [(8, 1), (1, 0), (8, 0)]:
+        save_record(_claim_record(variant, seed, 4.0), tmp_path /
+                    architecture_record_name(variant, 1e-3, seed))
+    save_record(_claim_record(5, 0, 4.0), tmp_path / "variant5_lr1e-03_"
+                "trial0.partial.json")
+    records = load_architecture_records(tmp_path)
+    assert [r.name for r in records] == ["variant 1, lr 0.001, trial 0",
+                                         "variant 8, lr 0.001, trial 0",
+                                         "variant 8, lr 0.001, trial 1"]
+    with pytest.raises(FileNotFoundError, match="folder of sweep records"):
+        load_architecture_records(tmp_path / "absent")
+
+
 def test_architectures_sweep_resumes(tmp_path, monkeypatch):
     """Records are written per run; a second call trains nothing."""
     corpus = periodic_corpus(vocab=7, tokens=400)
@@ -567,3 +663,58 @@ def test_the_sweep_prints_one_line_per_epoch(tmp_path, monkeypatch, capsys):
         for v in (1, 8) for e in (1, 2)]
     assert all("valid" in line and "min so far" in line and "min left" in line
                for line in epochs)
+
+
+def test_sweep_coverage_reads_each_records_command(tmp_path, monkeypatch):
+    """A sweep run in pieces (trial by trial, as the committed one was)
+    covers what its commands asked for; a missing run, a record its
+    command did not ask for and a record under the wrong name are named."""
+    from lstmlib.commands.ptb import architecture_coverage
+    corpus = periodic_corpus(vocab=7, tokens=400)
+    monkeypatch.setattr("lstmlib.experiments.ptb.load_ptb",
+                        lambda root: corpus)
+    common = ["architectures", "--out-dir", str(tmp_path), "--lrs", "1e-2",
+              "--epochs", "1", "--state-size", "4",
+              "--max-train-tokens", "200", "--no-progress"]
+    for trials in ("1", "2"):
+        assert main(common + ["--variants", "1", "8",
+                              "--trials", trials]) == 0
+    coverage = architecture_coverage(tmp_path)
+    assert coverage.complete and coverage.records == 4
+    assert len(coverage.commands) == 2
+    assert sorted(coverage.expected) == [(v, 1e-2, k) for v in (1, 8)
+                                         for k in (0, 1)]
+    (tmp_path / architecture_record_name(8, 1e-2, 1)).unlink()
+    coverage = architecture_coverage(tmp_path)
+    assert coverage.missing == [(8, 1e-2, 1)] and not coverage.unexpected
+    moved = tmp_path / architecture_record_name(1, 1e-2, 1)
+    moved.rename(tmp_path / architecture_record_name(1, 1e-2, 7))
+    coverage = architecture_coverage(tmp_path)
+    assert coverage.unexpected == [
+        f"{tmp_path / architecture_record_name(1, 1e-2, 7)}: should be "
+        f"{architecture_record_name(1, 1e-2, 1)}"]
+    record = load_record(tmp_path / architecture_record_name(1, 1e-2, 0))
+    record.config["patience"] = 5
+    save_record(record, tmp_path / architecture_record_name(1, 1e-2, 0))
+    assert any("configuration differs from its command's in ['patience']"
+               in line for line in architecture_coverage(tmp_path).unexpected)
+
+
+def test_committed_sweep_records_are_what_their_commands_asked_for():
+    from lstmlib.commands.ptb import architecture_coverage
+    from lstmlib.experiments.ptb import load_architecture_records
+    coverage = architecture_coverage()
+    assert coverage.unexpected == []
+    assert coverage.records == len(load_architecture_records())
+    for record in load_architecture_records():
+        assert record.versions["git_dirty"] is False
+        assert len(record.versions["git_commit"]) == 40
+        assert record.precision == "float32, bfloat16 autocast"
+        assert record.model["vocab_size"] == 10_000
+
+
+def test_the_coverage_option_runs_nothing(tmp_path, capsys):
+    assert main(["architectures", "--coverage", "--out-dir",
+                 str(tmp_path)]) == 0
+    assert list(tmp_path.iterdir()) == []
+    assert "0 finished records of 0 asked for" in capsys.readouterr().out

@@ -1,5 +1,6 @@
 """lstmlib.seeds (the seed knob) and lstmlib.experiments.seed_statistics."""
 import math
+import statistics
 
 import pytest
 import torch
@@ -120,6 +121,15 @@ def test_paired_comparison():
     assert two.sign_p == pytest.approx(2 / 32)
     same = paired_comparison(a, a)
     assert same.ties == 5 and same.sign_p == 1 and same.wilcoxon_p == 1
+    d = [x - y for x, y in zip(a, b)]               # the paired t by hand
+    t = statistics.mean(d) / (statistics.stdev(d) / math.sqrt(5))
+    assert less.t_p == pytest.approx(stats.t.cdf(t, 4))
+    assert two.t_p == pytest.approx(2 * stats.t.cdf(t, 4))
+    assert greater.t_p == pytest.approx(less.t_p)
+    shifted = paired_comparison(a, [x + 1 for x in a], alternative="less")
+    assert shifted.t_p == 0 and paired_comparison(
+        a, [x + 1 for x in a], alternative="greater").t_p == 1
+    assert same.t_p == 1
     with pytest.raises(ValueError, match="same length"):
         paired_comparison(a, b[:4])
     with pytest.raises(ValueError, match="alternative"):

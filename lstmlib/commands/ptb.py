@@ -13,8 +13,9 @@ import argparse
 import math
 import shlex
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import List, Sequence
 
 import torch
 
@@ -22,16 +23,20 @@ from ..cells.lstm import LSTM_VARIANTS
 from ..experiments.data import load_ptb
 from ..experiments.language_model import (LMConfig, epoch_line, load_record,
                                           save_record, train_language_model)
-from ..experiments.ptb import (POST_LEARNING_RATES, POST_PROTOCOL,
-                               POST_STATE_SIZE, POST_TRIALS, ZAREMBA_SMALL,
-                               run_architectures, summarize_architectures,
+from ..experiments.ptb import (ARCHITECTURE_RESULTS, POST_LEARNING_RATES,
+                               POST_PROTOCOL, POST_STATE_SIZE, POST_TRIALS,
+                               ZAREMBA_SMALL, architecture_record_name,
+                               record_variant, run_architectures, summarize_architectures,
                                zaremba_small_model)
+from ..records import RESULTS_FOLDER
 from ..seeds import seed_base
 from .arguments import (existing_folder, int_at_least, non_negative_int,
                         positive_float, positive_int, add_machine_options,
                         add_patience_option)
 
-__all__ = ["main"]
+__all__ = ["main", "ArchitectureCoverage", "architecture_coverage"]
+
+PROGRAM = "python -m lstmlib.commands.ptb"
 
 
 def _autocast(args) -> str | None:
@@ -67,7 +72,21 @@ def _zaremba(args) -> int:
     return 0
 
 
+def _print_coverage(folder: str) -> int:
+    coverage = architecture_coverage(folder)
+    print(f"{coverage.records} finished records of "
+          f"{len(coverage.expected)} asked for by {len(coverage.commands)} "
+          f"command(s) in {folder}")
+    for variant, lr, trial in coverage.missing:
+        print(f"missing: variant {variant}, lr {lr:g}, trial {trial}")
+    for line in coverage.unexpected:
+        print(f"unexpected: {line}")
+    return 1 if coverage.unexpected else 0
+
+
 def _architectures(args) -> int:
+    if args.coverage:
+        return _print_coverage(args.out_dir)
     torch.set_num_threads(args.threads)
     base = LMConfig(**{**vars(POST_PROTOCOL), "epochs": args.epochs,
                        "patience": args.patience, "seed": args.seed,
@@ -181,6 +200,12 @@ def _parser() -> argparse.ArgumentParser:
                        metavar="V",
                        help="keep the V-1 most frequent words, a "
                             "small-scale run (default: all 10,000)")
+    sweep.add_argument("--coverage", action="store_true",
+                       help="run nothing: check the finished records in "
+                            "--out-dir against the commands that wrote "
+                            "them and print what is done, missing and "
+                            "unexpected; exit status 1 if anything is "
+                            "unexpected (default: off)")
     sweep.set_defaults(run=_architectures)
     return parser
 
@@ -188,10 +213,101 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
-    args.command = "python -m lstmlib.commands.ptb " + shlex.join(argv)
+    args.command = f"{PROGRAM} " + shlex.join(argv)
     if args.seed is None:
         args.seed = seed_base()
     return args.run(args)
+
+
+# -- coverage -----------------------------------------------------------------
+@dataclass
+class ArchitectureCoverage:
+    """What the records of a sweep folder say about their commands.
+
+    Attributes:
+        commands: the distinct commands that wrote the records.
+        records: the number of finished records (``*.partial.json`` files,
+            runs still being written, are not counted).
+        expected: ``(variant, lr, trial)`` of every run those commands
+            asked for.
+        missing: expected runs without a finished record.
+        unexpected: record files their own command did not ask for (a run
+            outside it, a configuration other than the command's, a file
+            under the wrong name).
+    """
+    commands: List[str] = field(default_factory=list)
+    records: int = 0
+    expected: List[tuple] = field(default_factory=list)
+    missing: List[tuple] = field(default_factory=list)
+    unexpected: List[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Nothing missing or unexpected."""
+        return not (self.missing or self.unexpected)
+
+
+def _sweep_arguments(command: str) -> argparse.Namespace:
+    words = shlex.split(command)
+    head = shlex.split(PROGRAM) + ["architectures"]
+    if words[:len(head)] != head:
+        raise ValueError("architecture_coverage: expected a command starting "
+                         f"with {' '.join(head)!r}, got {command!r}")
+    return _parser().parse_args(words[len(head) - 1:])
+
+
+def architecture_coverage(folder: str | Path | None = None
+                          ) -> ArchitectureCoverage:
+    """Check the finished records in ``folder`` (default: the committed
+    sweep, ``lstmlib/results/eight_architectures``) against the commands
+    that wrote them: each record's command is parsed again with this
+    command's parser, and its runs and their configuration are compared
+    with the files. A command without ``--seed`` is taken to have run at
+    seed base 0. ``--out-dir`` is ignored: the folder checked is
+    ``folder``."""
+    folder = (RESULTS_FOLDER / ARCHITECTURE_RESULTS if folder is None
+              else Path(folder))
+    coverage = ArchitectureCoverage()
+    expected: dict[tuple, None] = {}
+    for path in sorted(folder.glob("variant*.json")):
+        if path.name.endswith(".partial.json"):
+            continue
+        record = load_record(path)
+        coverage.records += 1
+        if record.command not in coverage.commands:
+            coverage.commands.append(record.command)
+        args = _sweep_arguments(record.command)
+        base = 0 if args.seed is None else args.seed
+        runs = [(v, lr, k) for lr in args.lrs for v in args.variants
+                for k in range(args.trials)]
+        for run in runs:
+            expected.setdefault(run, None)
+        config = record.config
+        trial = config["seed"] - base
+        run = (record_variant(record), config["lr"], trial)
+        asked = {**vars(POST_PROTOCOL), "lr": config["lr"],
+                 "seed": config["seed"], "epochs": args.epochs,
+                 "patience": args.patience,
+                 "max_train_tokens": args.max_train_tokens,
+                 "autocast": _autocast(args)}
+        if run not in runs:
+            coverage.unexpected.append(f"{path}: not asked for by its "
+                                       "command")
+        elif config != asked:
+            differ = sorted(k for k in set(config) | set(asked)
+                            if config.get(k) != asked.get(k))
+            coverage.unexpected.append(f"{path}: configuration differs from "
+                                       f"its command's in {differ}")
+        elif record.model.get("embedding_size") != args.state_size:
+            coverage.unexpected.append(f"{path}: state size differs from "
+                                       "its command's")
+        elif path.name != architecture_record_name(*run):
+            coverage.unexpected.append(f"{path}: should be "
+                                       f"{architecture_record_name(*run)}")
+    coverage.expected = list(expected)
+    coverage.missing = [run for run in expected if not
+                        (folder / architecture_record_name(*run)).is_file()]
+    return coverage
 
 
 if __name__ == "__main__":

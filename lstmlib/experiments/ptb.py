@@ -31,8 +31,11 @@ after every epoch.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
+
+from scipy import stats
 
 import torch
 from torch import nn
@@ -42,13 +45,18 @@ from .language_model import (LanguageModel, LMConfig, RunRecord, load_record,
                              save_record, train_language_model,
                              uniform_init_)
 from ..cells.lstm import LSTM_VARIANTS, BasicLSTMCell, LSTMVariantCell
-from .seed_statistics import mean_interval
+from .seed_statistics import PairedComparison, mean_interval, \
+    paired_comparison
+from ..records import RESULTS_FOLDER
 from ..seeds import seed_base
 
 __all__ = ["ZAREMBA_SMALL", "ZAREMBA_SMALL_PUBLISHED", "POST_PROTOCOL",
            "zaremba_small_model", "architecture_model", "run_architectures",
            "architecture_record_name", "summarize_architectures",
-           "POST_LEARNING_RATES", "POST_TRIALS", "POST_STATE_SIZE"]
+           "POST_LEARNING_RATES", "POST_TRIALS", "POST_STATE_SIZE",
+           "ARCHITECTURE_RESULTS", "POST_CLAIMS", "NO_EFFECT_CLAIM",
+           "load_architecture_records", "record_variant", "ClaimTest",
+           "post_claim_tests"]
 
 #: Zaremba et al. (2014), small non-regularised configuration. Their code
 #: differentiates the sum over the 20 steps of each step's batch-mean loss,
@@ -69,6 +77,26 @@ POST_PROTOCOL = LMConfig(batch_size=30, bptt=30, epochs=20, optimizer="adam",
 POST_LEARNING_RATES = (3e-3, 1e-3, 3e-4, 1e-4)
 POST_TRIALS = 5
 POST_STATE_SIZE = 250
+
+
+#: The folder among the committed results (``lstmlib/results/``) that holds
+#: the sweep's records: the command's ``--out-dir``.
+ARCHITECTURE_RESULTS = "eight_architectures"
+
+#: The source post's four claims about its table, each as the pairs
+#: ``(a, b)`` of architectures that it compares, ``a`` the one the post
+#: finds better (lower loss). Difference 1's claim is that it makes no
+#: clear difference ("though it tends to hurt"): its pairs are
+#: (without, with) and are tested both ways.
+POST_CLAIMS = {
+    "architecture 5 has the lowest loss":
+        tuple((5, v) for v in (1, 2, 3, 4, 6, 7, 8)),
+    "difference 3 hurts": ((1, 7), (2, 4), (5, 6), (3, 8)),
+    "difference 2 recovers what difference 3 loses": ((6, 7), (8, 4)),
+    "difference 1 makes no clear difference": ((1, 2), (5, 3), (7, 4),
+                                               (6, 8)),
+}
+NO_EFFECT_CLAIM = "difference 1 makes no clear difference"
 
 
 def zaremba_small_model(vocab_size: int, implementation: str = "lstmlib",
@@ -164,7 +192,7 @@ def summarize_architectures(records: Sequence[RunRecord]) -> list[dict]:
     variant."""
     groups: dict[tuple, list[float]] = {}
     for record in records:
-        key = (record.config["lr"], _variant_of(record))
+        key = (record.config["lr"], record_variant(record))
         groups.setdefault(key, []).append(record.best_valid_nats)
     rows = []
     for (lr, variant), losses in sorted(groups.items(),
@@ -178,11 +206,118 @@ def summarize_architectures(records: Sequence[RunRecord]) -> list[dict]:
     return rows
 
 
-def _variant_of(record: RunRecord) -> int:
+def record_variant(record: RunRecord) -> int:
     """The post's variant number of a record of :func:`run_architectures`
     (read from its name, ``"variant v, ..."``)."""
     head = record.name.split(",")[0]
     if not head.startswith("variant "):
-        raise ValueError("summarize_architectures: expected records named "
+        raise ValueError("record_variant: expected a record named "
                          f"'variant v, ...', got {record.name!r}")
     return int(head.split()[1])
+
+
+def load_architecture_records(folder: str | Path | None = None
+                              ) -> list[RunRecord]:
+    """The finished runs of the sweep in ``folder`` (default: the committed
+    ones, ``lstmlib/results/eight_architectures``), sorted by learning rate
+    (largest first), variant and seed; runs still being written
+    (``*.partial.json``) are left out."""
+    folder = (RESULTS_FOLDER / ARCHITECTURE_RESULTS if folder is None
+              else Path(folder))
+    if not folder.is_dir():
+        raise FileNotFoundError("load_architecture_records: expected a "
+                                f"folder of sweep records, got {folder}")
+    records = [load_record(path) for path in folder.glob("variant*.json")
+               if not path.name.endswith(".partial.json")]
+    return sorted(records, key=lambda r: (-r.config["lr"], record_variant(r),
+                                          r.config["seed"]))
+
+
+@dataclass(frozen=True)
+class ClaimTest:
+    """One pair ``(a, b)`` of one of the post's claims, tested on the
+    seeds both architectures ran (``seeds``).
+
+    ``one_sided`` compares the best validation losses (nats per token)
+    ``a - b`` seed by seed in the claim's direction (``a`` lower), or both
+    ways for :data:`NO_EFFECT_CLAIM`; ``low``/``high`` bound the mean
+    difference with a two-sided ``confidence`` interval (paired t);
+    ``adjusted_p`` is ``one_sided.t_p`` adjusted for the number of pairs
+    judged together (Benjamini–Hochberg); ``verdict`` is
+
+    - ``"too few seeds"``: fewer than the ``min_seeds`` the judgement
+      needs (``adjusted_p`` is ``nan``; the pair is not judged);
+    - ``"replicates"``: the adjusted p is below ``1 - confidence`` (for the
+      no-effect claim: it is not, so no clear effect was found);
+    - ``"reversed"``: the interval lies wholly on the other side of zero
+      (for the no-effect claim: ``"an effect"``, the adjusted p is below);
+    - ``"undecided"``: neither.
+    """
+    claim: str
+    a: int
+    b: int
+    seeds: tuple[int, ...]
+    one_sided: PairedComparison
+    low: float
+    high: float
+    adjusted_p: float
+    verdict: str
+
+    @property
+    def perplexity_ratio(self) -> float:
+        """exp(mean difference): ``a``'s perplexity over ``b``'s."""
+        return math.exp(self.one_sided.mean_difference)
+
+
+def post_claim_tests(records: Sequence[RunRecord], lr: float, *,
+                     confidence: float = 0.95,
+                     min_seeds: int = POST_TRIALS) -> list[ClaimTest]:
+    """Test the post's claims (:data:`POST_CLAIMS`) on the sweep's records
+    at learning rate ``lr``: every pair whose two architectures share at
+    least two seeds, in the order of :data:`POST_CLAIMS`. Pairs with at
+    least ``min_seeds`` shared seeds (by default the protocol's trials)
+    are judged, their p-values adjusted together; see
+    :class:`ClaimTest`."""
+    by_variant: dict[int, dict[int, float]] = {}
+    for record in records:
+        if record.config["lr"] == lr:
+            by_variant.setdefault(record_variant(record), {})[
+                record.config["seed"]] = record.best_valid_nats
+    found = []
+    for claim, pairs in POST_CLAIMS.items():
+        for a, b in pairs:
+            seeds = tuple(sorted(set(by_variant.get(a, ())) &
+                                 set(by_variant.get(b, ()))))
+            if len(seeds) < 2:
+                continue
+            x = [by_variant[a][s] for s in seeds]
+            y = [by_variant[b][s] for s in seeds]
+            alternative = ("two-sided" if claim == NO_EFFECT_CLAIM
+                           else "less")
+            found.append((claim, a, b, seeds,
+                          paired_comparison(x, y, alternative=alternative,
+                                            confidence=confidence),
+                          paired_comparison(x, y, confidence=confidence)))
+    judged = [k for k, (_, _, _, seeds, _, _) in enumerate(found)
+              if len(seeds) >= min_seeds]
+    adjusted = [math.nan] * len(found)
+    if judged:
+        for k, p in zip(judged, stats.false_discovery_control(
+                [found[k][4].t_p for k in judged], method="bh")):
+            adjusted[k] = float(p)
+    level = 1 - confidence
+    tests = []
+    for (claim, a, b, seeds, one, two), p in zip(found, adjusted):
+        if len(seeds) < min_seeds:
+            verdict = "too few seeds"
+        elif claim == NO_EFFECT_CLAIM:
+            verdict = "an effect" if p < level else "replicates"
+        elif p < level:
+            verdict = "replicates"
+        elif two.mean_low > 0:
+            verdict = "reversed"
+        else:
+            verdict = "undecided"
+        tests.append(ClaimTest(claim, a, b, seeds, one, two.mean_low,
+                               two.mean_high, p, verdict))
+    return tests

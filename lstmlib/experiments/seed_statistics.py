@@ -228,6 +228,7 @@ class PairedComparison:
     mean_high: float
     alternative: str
     confidence: float
+    t_p: float
 
     @property
     def count(self) -> int:
@@ -278,10 +279,16 @@ def paired_comparison(a: Sequence[float], b: Sequence[float], *,
             low = -math.inf
         elif alternative == "greater":
             high = math.inf
+        # no spread (scipy's t is undefined): the difference is certain, so
+        # only whether its sign is the alternative's counts
+        in_direction = {"less": mean < 0, "greater": mean > 0,
+                        "two-sided": mean != 0}[alternative]
+        t_p = 0.0 if in_direction else 1.0
     else:
-        interval = stats.ttest_rel(x, y, alternative=alternative)\
-            .confidence_interval(confidence)
+        test = stats.ttest_rel(x, y, alternative=alternative)
+        interval = test.confidence_interval(confidence)
         low, high = float(interval.low), float(interval.high)
+        t_p = float(test.pvalue)
     return PairedComparison(tuple(float(v) for v in d), a_better, b_better,
                             ties, sign_p, wilcoxon_p, mean, low, high,
-                            alternative, float(confidence))
+                            alternative, float(confidence), t_p)
