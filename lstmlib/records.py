@@ -32,10 +32,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Callable
 
-__all__ = ["versions", "source_state", "show_versions", "write_json_atomically",
-           "RESULTS_FOLDER", "result_names", "result_path", "load_result"]
+__all__ = ["versions", "source_state", "show_versions", "write_atomically",
+           "write_json_atomically", "RESULTS_FOLDER", "IN_PROGRESS",
+           "result_names", "result_path", "load_result"]
 
 #: The committed results, shipped inside the package:
 #:
@@ -51,10 +52,17 @@ __all__ = ["versions", "source_state", "show_versions", "write_json_atomically",
 #:     Penn Treebank runs (``python -m lstmlib.commands.ptb zaremba-small``)
 #: ``eight_architectures/``
 #:     the architecture sweep (``python -m lstmlib.commands.ptb
-#:     architectures``), once it is run
+#:     architectures``), one file per finished run (runs in progress leave
+#:     ``*.partial.json`` and ``*.checkpoint.pt`` beside them, which are
+#:     not committed)
 #: ``benchmarks/``
 #:     timings from ``benchmarks/*.py`` (``.json``) and their tables (``.md``)
 RESULTS_FOLDER = Path(__file__).resolve().parent / "results"
+
+#: How the files of a run in progress end: its record so far and its
+#: checkpoint (left out of the wheel by ``pyproject.toml``, of git by
+#: ``.gitignore``).
+IN_PROGRESS = (".partial.json", ".checkpoint.pt")
 
 _PACKAGES = (
     "lstmlib",
@@ -142,17 +150,19 @@ def show_versions() -> None:
         )
 
 
-def write_json_atomically(data: Any, path: str | os.PathLike) -> Path:
-    """Write ``data`` as JSON to ``path`` atomically (a temporary file in
-    the same folder, then a rename), creating the folder if needed: an
-    interrupted write leaves the previous file, never half of a new one."""
+def write_atomically(path: str | os.PathLike,
+                     write: Callable[[IO], None], *,
+                     binary: bool = False) -> Path:
+    """Call ``write(file)`` on a temporary file in ``path``'s folder, then
+    rename it to ``path`` (creating the folder if needed): an interrupted
+    write leaves the previous file, never half of a new one. ``binary``
+    opens the file in binary mode."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
     try:
-        with os.fdopen(handle, "w") as f:
-            json.dump(data, f, indent=1)
-            f.write("\n")
+        with os.fdopen(handle, "wb" if binary else "w") as f:
+            write(f)
         umask = os.umask(0)                 # read the umask (and restore
         os.umask(umask)                     # it): mkstemp made the file 0600
         os.chmod(temporary, 0o666 & ~umask)
@@ -163,14 +173,25 @@ def write_json_atomically(data: Any, path: str | os.PathLike) -> Path:
     return path
 
 
+def write_json_atomically(data: Any, path: str | os.PathLike) -> Path:
+    """Write ``data`` as JSON to ``path`` with :func:`write_atomically`."""
+    def dump(f):
+        json.dump(data, f, indent=1)
+        f.write("\n")
+    return write_atomically(path, dump)
+
+
 def result_names(pattern: str = "**/*") -> list[str]:
     """The names of the committed results that match ``pattern`` (a glob
     relative to :data:`RESULTS_FOLDER`, e.g. ``"benchmarks/*.json"``),
     sorted; a name is the file's path in that folder with ``/`` between
-    parts. Files still being written (``*.part``) are left out."""
+    parts. Files still being written (``*.part``) and those of runs in
+    progress (:data:`IN_PROGRESS`, never committed nor shipped) are left
+    out."""
     return sorted(path.relative_to(RESULTS_FOLDER).as_posix()
                   for path in RESULTS_FOLDER.glob(pattern)
-                  if path.is_file() and path.suffix != ".part")
+                  if path.is_file() and path.suffix != ".part"
+                  and not path.name.endswith(IN_PROGRESS))
 
 
 def result_path(name: str) -> Path:

@@ -553,7 +553,7 @@ def test_architectures_sweep_resumes(tmp_path, monkeypatch):
                               progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         architecture_record_name(v, 1e-2, k) for v in (1, 8)
-        for k in (0, 1))
+        for k in (0, 1))            # no checkpoint or partial record left
     stamps = [p.stat().st_mtime_ns for p in paths]
     run_architectures(tmp_path, variants=[1, 8], lrs=[1e-2], trials=2,
                       base=base, state_size=4, progress=False)
@@ -718,3 +718,87 @@ def test_the_coverage_option_runs_nothing(tmp_path, capsys):
                  str(tmp_path)]) == 0
     assert list(tmp_path.iterdir()) == []
     assert "0 finished records of 0 asked for" in capsys.readouterr().out
+
+
+class _Killed(Exception):
+    """Stands for the process being killed after an epoch."""
+
+
+def _kill_after(epoch):
+    def on_epoch(record):
+        if len(record.epochs) == epoch:
+            raise _Killed
+    return on_epoch
+
+
+@pytest.mark.parametrize("killed_after", [1, 3])
+def test_a_stopped_run_continues_from_its_checkpoint_exactly(tmp_path,
+                                                             killed_after):
+    corpus = periodic_corpus()
+    config = quick_config(epochs=4, autocast="bfloat16")
+
+    def fresh():
+        torch.manual_seed(11)
+        return small_model()
+    whole_model = fresh()
+    whole = train_language_model(whole_model, corpus, config, progress=False)
+    checkpoint = tmp_path / "run.checkpoint.pt"
+    with pytest.raises(_Killed):
+        train_language_model(fresh(), corpus, config, progress=False,
+                             checkpoint=checkpoint,
+                             on_epoch=_kill_after(killed_after))
+    assert checkpoint.is_file()
+    model = fresh()
+    seen = []
+    resumed = train_language_model(model, corpus, config, progress=False,
+                                   checkpoint=checkpoint,
+                                   on_epoch=lambda r: seen.append(
+                                       len(r.epochs)))
+    assert seen == list(range(killed_after + 1, 5))   # only the rest ran
+    for key in ("train_nats", "valid_nats", "lr", "epoch"):
+        assert [getattr(e, key) for e in resumed.epochs] == [
+            getattr(e, key) for e in whole.epochs]
+    assert (resumed.best_epoch, resumed.best_valid_nats, resumed.test_nats
+            ) == (whole.best_epoch, whole.best_valid_nats, whole.test_nats)
+    assert all(torch.equal(a, b) for a, b in zip(
+        model.state_dict().values(), whole_model.state_dict().values()))
+    assert len(resumed.resumed) == 1 and whole.resumed == []
+    # started again from the finished run's checkpoint: no epoch, same end
+    again = train_language_model(fresh(), corpus, config, progress=False,
+                                 checkpoint=checkpoint,
+                                 on_epoch=lambda r: seen.append(0))
+    assert 0 not in seen and again.test_nats == whole.test_nats
+    assert len(again.resumed) == 2
+
+
+def test_a_run_that_had_stopped_early_stays_stopped(tmp_path):
+    """A run killed after the epoch that met its patience (before the
+    test loss was measured) ends at once when started again."""
+    corpus = periodic_corpus()
+    config = quick_config(epochs=6, patience=2)
+    checkpoint = tmp_path / "c.pt"
+    with pytest.raises(_Killed):
+        train_language_model(small_model(), corpus, config, progress=False,
+                             checkpoint=checkpoint, on_epoch=_kill_after(2))
+    state = torch.load(checkpoint, weights_only=False)
+    state["record"]["best_epoch"] = 0        # as if 2 epochs of no progress
+    state["record"]["best_valid_nats"] = -1.0
+    torch.save(state, checkpoint)
+    seen = []
+    again = train_language_model(small_model(), corpus, config,
+                                 progress=False, checkpoint=checkpoint,
+                                 on_epoch=seen.append)
+    assert seen == [] and len(again.epochs) == 2 and again.stopped_early
+    assert again.test_nats is not None
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path):
+    corpus = periodic_corpus()
+    checkpoint = tmp_path / "c.pt"
+    with pytest.raises(_Killed):
+        train_language_model(small_model(), corpus, quick_config(),
+                             progress=False, checkpoint=checkpoint,
+                             on_epoch=_kill_after(1))
+    with pytest.raises(ValueError, match="belongs to another run"):
+        train_language_model(small_model(), corpus, quick_config(lr=0.5),
+                             progress=False, checkpoint=checkpoint)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import lstmlib
+from lstmlib.records import IN_PROGRESS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,6 +55,10 @@ def test_the_wheel_carries_every_committed_result(tmp_path):
                     ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
+    in_progress = [f"lstmlib/results/eight_architectures/run{ending}"
+                   for ending in IN_PROGRESS]
+    for name in in_progress:                  # a run still going on here
+        (source / name).write_text("{}")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet",
                     "--no-deps", "--no-build-isolation", "-w",
                     str(tmp_path / "wheel"), str(source)], check=True)
@@ -66,6 +71,7 @@ def test_the_wheel_carries_every_committed_result(tmp_path):
         shipped = set(archive.namelist())
         missing = [n for n in names if f"lstmlib/results/{n}" not in shipped]
         assert missing == []
+        assert not shipped & set(in_progress)
         for name in names:
             assert (archive.read(f"lstmlib/results/{name}")
                     == lstmlib.result_path(name).read_bytes()), name

@@ -28,7 +28,7 @@ from ..experiments.ptb import (ARCHITECTURE_RESULTS, POST_LEARNING_RATES,
                                ZAREMBA_SMALL, architecture_record_name,
                                record_variant, run_architectures, summarize_architectures,
                                zaremba_small_model)
-from ..records import RESULTS_FOLDER
+from ..records import IN_PROGRESS, RESULTS_FOLDER
 from ..seeds import seed_base
 from .arguments import (existing_folder, int_at_least, non_negative_int,
                         positive_float, positive_int, add_machine_options,
@@ -172,7 +172,9 @@ def _parser() -> argparse.ArgumentParser:
         help="the source post's eight-architecture comparison",
         description="The source post's eight-architecture comparison: one "
                     "record per (variant, learning rate, trial); runs whose "
-                    "record exists are skipped, so a sweep resumes.")
+                    "record exists are skipped, and a stopped run continues "
+                    "from its checkpoint (*.checkpoint.pt, beside the "
+                    "record, after every epoch), so a sweep resumes.")
     sweep.add_argument("--out-dir", required=True, metavar="DIR",
                        help="folder for the records (required; the book's "
                             "is lstmlib/results/eight_architectures)")
@@ -270,7 +272,7 @@ def architecture_coverage(folder: str | Path | None = None
     coverage = ArchitectureCoverage()
     expected: dict[tuple, None] = {}
     for path in sorted(folder.glob("variant*.json")):
-        if path.name.endswith(".partial.json"):
+        if path.name.endswith(IN_PROGRESS):
             continue
         record = load_record(path)
         coverage.records += 1

@@ -45,7 +45,7 @@ from .._checks import (check_bool, check_fields, check_int,
                        check_non_negative_int, check_positive_int,
                        check_positive_real, describe, one_of, optional)
 from ..seeds import seed_base
-from ..records import versions, write_json_atomically
+from ..records import versions, write_atomically, write_json_atomically
 
 __all__ = ["LanguageModel", "LMConfig", "RunRecord", "EpochMetrics",
            "detach_state", "evaluate_nats", "train_language_model",
@@ -295,6 +295,9 @@ class RunRecord:
     started: str = ""            # its start, ISO 8601 in UTC, to the second
     command: str = ""            # the command line that ran it, if any
     versions: dict = field(default_factory=dict)   # records.versions()
+    # when the run was continued from a checkpoint (ISO 8601, UTC), if ever;
+    # versions are those of its first start
+    resumed: List[str] = field(default_factory=list)
 
     @property
     def best_valid_perplexity(self) -> float:
@@ -344,7 +347,9 @@ def train_language_model(model: LanguageModel, corpus: Corpus,
                          test: bool = True, progress: Optional[bool] = None,
                          command: str = "",
                          on_epoch: Optional[Callable[[RunRecord], None]]
-                         = None) -> RunRecord:
+                         = None,
+                         checkpoint: str | os.PathLike | None = None
+                         ) -> RunRecord:
     """Train ``model`` on ``corpus.train`` by stateful truncated BPTT.
 
     Every epoch walks the batched training stream window by window
@@ -356,6 +361,16 @@ def train_language_model(model: LanguageModel, corpus: Corpus,
     given, receives the record after every epoch (e.g. to save it, so that
     an interrupted long run leaves its epochs behind). Deterministic:
     the same config, seed and model give the same metrics.
+
+    ``checkpoint``, if given, is a file that holds the run's state after
+    its last finished epoch (record, parameters, optimiser, best
+    parameters), written atomically after every epoch. If the file exists
+    when the run starts, the run continues from it and ends exactly as it
+    would have without the interruption (tested); the record's ``resumed``
+    lists when. The file stays when the run ends (started again from it,
+    the run ends at once with the same metrics): remove it once the record
+    is saved. A checkpoint of another run (a different name, config or
+    model) is an error.
     """
     if not isinstance(model, LanguageModel):
         raise TypeError("train_language_model: expected a LanguageModel, "
@@ -388,8 +403,16 @@ def train_language_model(model: LanguageModel, corpus: Corpus,
         .isoformat(timespec="seconds"),
         command=command, versions=versions())
     best_parameters = copy.deepcopy(model.state_dict())
-    start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
+    first_epoch = 1
+    if checkpoint is not None and Path(checkpoint).is_file():
+        best_parameters, first_epoch = _resume(
+            checkpoint, record, model, optimiser)
+        if config.patience is not None and \
+                first_epoch - 1 - record.best_epoch >= config.patience:
+            record.stopped_early = first_epoch - 1 < config.epochs
+            first_epoch = config.epochs + 1     # it had stopped: no epoch
+    start = time.perf_counter() - record.wall_seconds
+    for epoch in range(first_epoch, config.epochs + 1):
         epoch_start = time.perf_counter()
         lr = config.lr_at(epoch)
         for group in optimiser.param_groups:
@@ -435,6 +458,9 @@ def train_language_model(model: LanguageModel, corpus: Corpus,
             record.best_epoch, record.best_valid_nats = epoch, valid
             best_parameters = copy.deepcopy(model.state_dict())
         record.wall_seconds = time.perf_counter() - start
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, record, model, optimiser,
+                             best_parameters)
         if on_epoch is not None:
             on_epoch(record)
         if config.patience is not None and \
@@ -451,6 +477,42 @@ def train_language_model(model: LanguageModel, corpus: Corpus,
                 model, corpus.test, batch_size=1, bptt=config.bptt)
     record.wall_seconds = time.perf_counter() - start
     return record
+
+
+def _save_checkpoint(path: str | os.PathLike, record: RunRecord,
+                     model: LanguageModel, optimiser: torch.optim.Optimizer,
+                     best_parameters: dict) -> None:
+    """Write the state :func:`train_language_model` needs to continue
+    after ``record``'s last epoch, atomically."""
+    state = {"record": asdict(record), "model": model.state_dict(),
+             "optimiser": optimiser.state_dict(), "best": best_parameters,
+             "rng": torch.get_rng_state()}
+    write_atomically(path, lambda f: torch.save(state, f), binary=True)
+
+
+def _resume(path: str | os.PathLike, record: RunRecord, model: LanguageModel,
+            optimiser: torch.optim.Optimizer) -> tuple[dict, int]:
+    """Load the checkpoint ``path`` into ``record``, ``model`` and
+    ``optimiser``; return the best parameters and the next epoch."""
+    state = torch.load(path, map_location=next(model.parameters()).device,
+                       weights_only=False)
+    saved = state["record"]
+    for key in ("name", "config", "model"):
+        if saved[key] != getattr(record, key):
+            raise ValueError(
+                f"train_language_model: the checkpoint {path} belongs to "
+                f"another run ({key} {saved[key]!r}, this run's "
+                f"{getattr(record, key)!r}); remove it to start afresh")
+    model.load_state_dict(state["model"])
+    optimiser.load_state_dict(state["optimiser"])
+    torch.set_rng_state(state["rng"])
+    resumed_at = record.started
+    for key in ("epochs", "best_epoch", "best_valid_nats", "wall_seconds",
+                "started", "versions", "resumed"):
+        setattr(record, key, saved.get(key, getattr(record, key)))
+    record.epochs = [EpochMetrics(**e) for e in saved["epochs"]]
+    record.resumed = [*record.resumed, resumed_at]
+    return state["best"], len(record.epochs) + 1
 
 
 def epoch_line(record: RunRecord, epochs: int) -> str:

@@ -47,7 +47,7 @@ from .language_model import (LanguageModel, LMConfig, RunRecord, load_record,
 from ..cells.lstm import LSTM_VARIANTS, BasicLSTMCell, LSTMVariantCell
 from .seed_statistics import PairedComparison, mean_interval, \
     paired_comparison
-from ..records import RESULTS_FOLDER
+from ..records import IN_PROGRESS, RESULTS_FOLDER
 from ..seeds import seed_base
 
 __all__ = ["ZAREMBA_SMALL", "ZAREMBA_SMALL_PUBLISHED", "POST_PROTOCOL",
@@ -145,6 +145,9 @@ def run_architectures(out_dir: str | Path, *, variants: Iterable[int],
                       ) -> list[Path]:
     """Run every (variant, learning rate, trial) of the sweep whose record
     is not yet in ``out_dir``; trial ``k`` is seeded with ``base.seed + k``.
+    A run in progress keeps a checkpoint beside its record
+    (``*.checkpoint.pt``), so a run that was stopped continues from its
+    last finished epoch.
     ``on_epoch``, if given, receives a run's record after each of its
     epochs (once the partial record is saved). Returns the paths of all
     the sweep's records."""
@@ -170,9 +173,11 @@ def run_architectures(out_dir: str | Path, *, variants: Iterable[int],
                     name=f"variant {variant}, lr {lr:g}, trial {trial}",
                     command=command,
                     on_epoch=lambda r, p=path.with_suffix(".partial.json"):
-                    _saved_then(r, p, on_epoch))
+                    _saved_then(r, p, on_epoch),
+                    checkpoint=path.with_suffix(".checkpoint.pt"))
                 save_record(record, path)
                 path.with_suffix(".partial.json").unlink(missing_ok=True)
+                path.with_suffix(".checkpoint.pt").unlink(missing_ok=True)
     return paths
 
 
@@ -228,7 +233,7 @@ def load_architecture_records(folder: str | Path | None = None
         raise FileNotFoundError("load_architecture_records: expected a "
                                 f"folder of sweep records, got {folder}")
     records = [load_record(path) for path in folder.glob("variant*.json")
-               if not path.name.endswith(".partial.json")]
+               if not path.name.endswith(IN_PROGRESS)]
     return sorted(records, key=lambda r: (-r.config["lr"], record_variant(r),
                                           r.config["seed"]))
 
