@@ -743,10 +743,13 @@ def test_a_stopped_run_continues_from_its_checkpoint_exactly(tmp_path,
     whole_model = fresh()
     whole = train_language_model(whole_model, corpus, config, progress=False)
     checkpoint = tmp_path / "run.checkpoint.pt"
+    first_start = []
+    kill = _kill_after(killed_after)
     with pytest.raises(_Killed):
         train_language_model(fresh(), corpus, config, progress=False,
                              checkpoint=checkpoint,
-                             on_epoch=_kill_after(killed_after))
+                             on_epoch=lambda r: first_start.append(
+                                 r.started) or kill(r))
     assert checkpoint.is_file()
     model = fresh()
     seen = []
@@ -762,7 +765,9 @@ def test_a_stopped_run_continues_from_its_checkpoint_exactly(tmp_path,
             ) == (whole.best_epoch, whole.best_valid_nats, whole.test_nats)
     assert all(torch.equal(a, b) for a, b in zip(
         model.state_dict().values(), whole_model.state_dict().values()))
-    assert len(resumed.resumed) == 1 and whole.resumed == []
+    assert whole.resumed == [] and [set(r) for r in resumed.resumed] == [
+        {"at", "git_commit", "git_dirty"}]
+    assert resumed.started == first_start[0]       # the first start's
     # started again from the finished run's checkpoint: no epoch, same end
     again = train_language_model(fresh(), corpus, config, progress=False,
                                  checkpoint=checkpoint,

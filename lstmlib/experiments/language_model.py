@@ -295,9 +295,10 @@ class RunRecord:
     started: str = ""            # its start, ISO 8601 in UTC, to the second
     command: str = ""            # the command line that ran it, if any
     versions: dict = field(default_factory=dict)   # records.versions()
-    # when the run was continued from a checkpoint (ISO 8601, UTC), if ever;
-    # versions are those of its first start
-    resumed: List[str] = field(default_factory=list)
+    # each time the run was continued from a checkpoint: when (ISO 8601,
+    # UTC) and from which source ("at", "git_commit", "git_dirty");
+    # ``versions`` are those of its first start
+    resumed: List[dict] = field(default_factory=list)
 
     @property
     def best_valid_perplexity(self) -> float:
@@ -367,7 +368,7 @@ def train_language_model(model: LanguageModel, corpus: Corpus,
     parameters), written atomically after every epoch. If the file exists
     when the run starts, the run continues from it and ends exactly as it
     would have without the interruption (tested); the record's ``resumed``
-    lists when. The file stays when the run ends (started again from it,
+    lists when, and from which commit. The file stays when the run ends (started again from it,
     the run ends at once with the same metrics): remove it once the record
     is saved. A checkpoint of another run (a different name, config or
     model) is an error.
@@ -506,12 +507,14 @@ def _resume(path: str | os.PathLike, record: RunRecord, model: LanguageModel,
     model.load_state_dict(state["model"])
     optimiser.load_state_dict(state["optimiser"])
     torch.set_rng_state(state["rng"])
-    resumed_at = record.started
+    now = {"at": record.started,
+           "git_commit": record.versions.get("git_commit"),
+           "git_dirty": record.versions.get("git_dirty")}
     for key in ("epochs", "best_epoch", "best_valid_nats", "wall_seconds",
                 "started", "versions", "resumed"):
         setattr(record, key, saved.get(key, getattr(record, key)))
     record.epochs = [EpochMetrics(**e) for e in saved["epochs"]]
-    record.resumed = [*record.resumed, resumed_at]
+    record.resumed = [*record.resumed, now]
     return state["best"], len(record.epochs) + 1
 
 
