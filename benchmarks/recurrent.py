@@ -188,7 +188,9 @@ def machine(device: torch.device) -> dict:
     info = {"cpu": found["cpu"], "cores": found["cpu_count"],
             "platform": found["platform"], "python": found["python"],
             "torch": torch.__version__, "lstmlib": lstmlib.__version__,
-            "mkldnn": torch.backends.mkldnn.is_available()}
+            "mkldnn": torch.backends.mkldnn.is_available(),
+            "cpu_capability": found["cpu_capability"],
+            "cpu_bfloat16": found["cpu_bfloat16"]}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda
@@ -306,6 +308,10 @@ def provenance_lines(meta: dict) -> list[str]:
     return [
         f"- date: {meta['date']}",
         f"- machine: {mach['cpu']}, {mach['cores']} cores"
+        + (f", {mach['cpu_capability']}" if "cpu_capability" in mach else "")
+        + ({True: ", bfloat16 instructions",
+            False: ", no bfloat16 instructions"}.get(mach.get("cpu_bfloat16"),
+                                                    ""))
         + (f", GPU {mach['gpu']}" if "gpu" in mach else ""),
         f"- torch {mach['torch']}, device {meta['device']}, "
         f"{meta['threads']} thread(s), dtype float32, times of the "

@@ -78,8 +78,10 @@ _PACKAGES = (
 
 
 def versions() -> dict:
-    """Python, platform, CUDA availability and the version of each package the
-    book uses (``None`` for one that is not installed)."""
+    """Python, platform, the processor (its model, cores, vector
+    instructions and whether it has bfloat16 arithmetic), CUDA availability
+    and the version of each package the book uses (``None`` for one that is
+    not installed)."""
     import torch
 
     found = {
@@ -87,6 +89,12 @@ def versions() -> dict:
         "platform": platform.platform(),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
+        # the widest vector instructions torch's CPU kernels use ("AVX2",
+        # "AVX512", ...) and whether the processor has bfloat16 arithmetic:
+        # model names such as "AMD EPYC" cover generations with and without
+        # it, and bfloat16 autocast is ten times slower without it
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_bfloat16": _cpu_has_bfloat16(),
         "cuda_available": torch.cuda.is_available(),
         "gpu": (torch.cuda.get_device_name(0) if torch.cuda.is_available()
                 else None),
@@ -138,6 +146,26 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+#: The instruction-set flags (Linux ``/proc/cpuinfo``) of bfloat16
+#: arithmetic: AVX-512 BF16 (AMD Zen 4, Intel Cooper Lake and later) and
+#: AMX (Intel Sapphire Rapids and later).
+BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def _cpu_has_bfloat16() -> bool | None:
+    """Whether the processor has bfloat16 instructions (one of
+    :data:`BFLOAT16_FLAGS`); ``None`` where its flags cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = line.split(":", 1)[1].split()
+                    return any(flag in flags for flag in BFLOAT16_FLAGS)
+    except OSError:
+        pass
+    return None
 
 
 def show_versions() -> None:

@@ -40,3 +40,17 @@ def test_a_copy_outside_a_checkout_has_no_commit(tmp_path):
     state, where = shown.stdout.splitlines()
     assert where.startswith(str(tmp_path))      # the copy, not the checkout
     assert state == '{"git_commit": null, "git_dirty": null}'
+
+
+def test_versions_say_whether_the_cpu_has_bfloat16_arithmetic():
+    import torch
+    found = records.versions()
+    assert found["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text()
+                     .splitlines() if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        assert found["cpu_bfloat16"] is None
+        return
+    assert found["cpu_bfloat16"] is (
+        "avx512_bf16" in flags or "amx_bf16" in flags)
