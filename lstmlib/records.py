@@ -136,16 +136,23 @@ def source_state() -> dict:
     return {"git_commit": commit, "git_dirty": changes != ""}
 
 
-def _cpu_model() -> str:
-    """The processor's model name (Linux), else what ``platform`` says."""
+def _cpuinfo_field(name: str) -> str | None:
+    """The value of the first ``name`` line of Linux's ``/proc/cpuinfo``;
+    ``None`` where there is no such file or line."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.startswith(name):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def _cpu_model() -> str:
+    """The processor's model name (Linux), else what ``platform`` says."""
+    return (_cpuinfo_field("model name") or platform.processor()
+            or platform.machine())
 
 
 #: The instruction-set flags (Linux ``/proc/cpuinfo``) of bfloat16
@@ -157,15 +164,10 @@ BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
 def _cpu_has_bfloat16() -> bool | None:
     """Whether the processor has bfloat16 instructions (one of
     :data:`BFLOAT16_FLAGS`); ``None`` where its flags cannot be read."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = line.split(":", 1)[1].split()
-                    return any(flag in flags for flag in BFLOAT16_FLAGS)
-    except OSError:
-        pass
-    return None
+    flags = _cpuinfo_field("flags")
+    if flags is None:
+        return None
+    return any(flag in flags.split() for flag in BFLOAT16_FLAGS)
 
 
 def show_versions() -> None:
