@@ -11,6 +11,7 @@ from torch import nn
 from lstmlib import BasicLSTMCell, GRUCell, VanillaRNNCell, result_path
 from lstmlib.experiments.data import OTHER, Corpus, Vocabulary, limit_vocabulary
 from lstmlib.commands.ptb import main
+from lstmlib.seeds import seed_base
 from lstmlib.experiments.ptb import (ZAREMBA_SMALL, architecture_model,
                                  architecture_record_name,
                                  run_architectures,
@@ -560,6 +561,10 @@ def test_architectures_sweep_resumes(tmp_path, monkeypatch):
     assert [p.stat().st_mtime_ns for p in paths] == stamps
     seeds = {load_record(p).config["seed"] for p in paths}
     assert seeds == {3, 4}
+    with pytest.raises(ValueError, match="expected 0 <= first_trial < "
+                       "trials, got first_trial=2, trials=2"):
+        run_architectures(tmp_path, variants=[1], lrs=[1e-2], trials=2,
+                          first_trial=2, base=base, progress=False)
 
 
 def test_command_line_help(capsys):
@@ -616,6 +621,10 @@ def test_every_option_says_what_it_is_and_its_default(experiment, capsys):
      "argument --state-size: expected a positive integer, got '-4'"),
     (["architectures", "--trials", "0"],
      "argument --trials: expected a positive integer, got '0'"),
+    (["architectures", "--trials", "5", "--first-trial", "5"],
+     "argument --first-trial: expected a trial below --trials 5, got 5"),
+    (["architectures", "--first-trial", "-1"],
+     "argument --first-trial: expected an integer >= 0, got '-1'"),
     (["architectures", "--vocab-limit", "1"],
      "argument --vocab-limit: expected an integer >= 2, got '1'"),
     (["zaremba-small", "--seed", "-1"],
@@ -693,6 +702,14 @@ def test_sweep_coverage_reads_each_records_command(tmp_path, monkeypatch):
     assert coverage.unexpected == [
         f"{tmp_path / architecture_record_name(1, 1e-2, 7)}: should be "
         f"{architecture_record_name(1, 1e-2, 1)}"]
+    # one architecture's seeds spread over processes: trial 2 on its own
+    assert main(common + ["--variants", "8", "--trials", "3",
+                          "--first-trial", "2"]) == 0
+    coverage = architecture_coverage(tmp_path)
+    assert (8, 1e-2, 2) in coverage.expected and (8, 1e-2, 2) not in \
+        coverage.missing
+    assert load_record(tmp_path / architecture_record_name(8, 1e-2, 2)
+                       ).config["seed"] == 2 + seed_base()
     record = load_record(tmp_path / architecture_record_name(1, 1e-2, 0))
     record.config["patience"] = 5
     save_record(record, tmp_path / architecture_record_name(1, 1e-2, 0))

@@ -94,7 +94,8 @@ def _architectures(args) -> int:
                        "autocast": _autocast(args)})
     paths = run_architectures(
         args.out_dir, variants=args.variants, lrs=args.lrs,
-        trials=args.trials, base=base, state_size=args.state_size,
+        trials=args.trials, first_trial=args.first_trial, base=base,
+        state_size=args.state_size,
         vocab_limit=args.vocab_limit, data_root=args.data,
         device=args.device, progress=args.progress, command=args.command,
         on_epoch=lambda r: print(f"{r.name}: {epoch_line(r, args.epochs)}",
@@ -190,6 +191,11 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--trials", type=positive_int, default=POST_TRIALS,
                        help="runs per (variant, learning rate), seeded "
                             "--seed, --seed + 1, ... (default: %(default)s)")
+    sweep.add_argument("--first-trial", type=non_negative_int, default=0,
+                       metavar="K",
+                       help="run only trials K to TRIALS - 1, e.g. to spread "
+                            "one architecture's seeds over processes "
+                            "(default: %(default)s)")
     sweep.add_argument("--epochs", type=positive_int,
                        default=POST_PROTOCOL.epochs,
                        help="most epochs per run (default: %(default)s)")
@@ -214,7 +220,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "first_trial", 0) >= getattr(args, "trials", 1):
+        parser.error(f"argument --first-trial: expected a trial below "
+                     f"--trials {args.trials}, got {args.first_trial}")
     args.command = f"{PROGRAM} " + shlex.join(argv)
     if args.seed is None:
         args.seed = seed_base()
@@ -281,7 +291,7 @@ def architecture_coverage(folder: str | Path | None = None
         args = _sweep_arguments(record.command)
         base = 0 if args.seed is None else args.seed
         runs = [(v, lr, k) for lr in args.lrs for v in args.variants
-                for k in range(args.trials)]
+                for k in range(args.first_trial, args.trials)]
         for run in runs:
             expected.setdefault(run, None)
         config = record.config

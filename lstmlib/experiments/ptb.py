@@ -135,6 +135,7 @@ def architecture_record_name(variant: int, lr: float, trial: int) -> str:
 
 def run_architectures(out_dir: str | Path, *, variants: Iterable[int],
                       lrs: Iterable[float], trials: int,
+                      first_trial: int = 0,
                       base: LMConfig = POST_PROTOCOL,
                       state_size: int = POST_STATE_SIZE,
                       vocab_limit: int | None = None,
@@ -145,19 +146,25 @@ def run_architectures(out_dir: str | Path, *, variants: Iterable[int],
                       ) -> list[Path]:
     """Run every (variant, learning rate, trial) of the sweep whose record
     is not yet in ``out_dir``; trial ``k`` is seeded with ``base.seed + k``.
+    Trials ``first_trial`` to ``trials - 1`` are run, so that the seeds of
+    one architecture can be spread over processes.
     A run in progress keeps a checkpoint beside its record
     (``*.checkpoint.pt``), so a run that was stopped continues from its
     last finished epoch.
     ``on_epoch``, if given, receives a run's record after each of its
     epochs (once the partial record is saved). Returns the paths of all
     the sweep's records."""
+    if not 0 <= first_trial < trials:
+        raise ValueError("run_architectures: expected 0 <= first_trial < "
+                         f"trials, got first_trial={first_trial}, "
+                         f"trials={trials}")
     corpus = load_ptb(data_root)
     if vocab_limit is not None:
         corpus = limit_vocabulary(corpus, vocab_limit)
     paths = []
     for lr in lrs:
         for variant in variants:
-            for trial in range(trials):
+            for trial in range(first_trial, trials):
                 path = Path(out_dir) / architecture_record_name(
                     variant, lr, trial)
                 paths.append(path)
